@@ -1,0 +1,346 @@
+"""The scenario file: what to allocate, from which layers, under which rules.
+
+A scenario is YAML validated by pydantic with ``extra="forbid"``, so a typo fails loudly with a
+did-you-mean instead of silently using a default. Layer paths are relative to the scenario file.
+The resolved scenario (every default filled in, absolute paths) is written beside each run so the
+run can be reproduced.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from planner.errors import ScenarioError
+
+LAYER_KINDS = (
+    "plots",
+    "services",
+    "service_areas",
+    "exclusions",
+    "neighbourhoods",
+    "regions",
+    "amenities",
+    "travel_costs",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LayerRef(_Strict):
+    """A layer on disk: a file and, for multi-layer files such as GeoPackage, a layer name."""
+
+    path: Path = Field(description="File path, relative to the scenario file.")
+    layer: str | None = Field(
+        default=None, description="Layer inside a multi-layer file (GeoPackage); default: first."
+    )
+    crs: str | None = Field(
+        default=None,
+        description=(
+            "CRS of a file that does not declare one (CSV with WKT, Shapefile without .prj), "
+            "e.g. 'EPSG:28992'. CSV lon/lat is WGS84 unless set."
+        ),
+    )
+
+
+def _as_ref(value: Any) -> Any:
+    """Accept a plain path string as shorthand for ``{path: ...}``."""
+    if isinstance(value, str | Path):
+        return {"path": value}
+    return value
+
+
+class Layers(_Strict):
+    """The input layers (see the data contract in docs/data-contract.md)."""
+
+    plots: LayerRef = Field(description="Candidate plots (polygons). Required.")
+    services: LayerRef = Field(description="Care and support services (points). Required.")
+    service_areas: LayerRef | None = Field(
+        default=None, description="Catchments of services that work by area (wijkteams, FACT)."
+    )
+    exclusions: LayerRef | None = Field(
+        default=None, description="Polygons where no home may go, with a `reason`."
+    )
+    neighbourhoods: LayerRef | None = Field(
+        default=None, description="CBS buurten with existing `dwellings`."
+    )
+    regions: LayerRef | None = Field(
+        default=None, description="Regions (gemeenten, centrumgemeente regions) with bounds."
+    )
+    amenities: LayerRef | None = Field(
+        default=None, description="Amenities (points) that raise suitability."
+    )
+    travel_costs: LayerRef | None = Field(
+        default=None, description="Table region_id, plot_id, cost_per_home (CSV or Parquet)."
+    )
+
+    _coerce = field_validator(*LAYER_KINDS, mode="before")(_as_ref)
+
+
+class Defaults(_Strict):
+    """Values used where a plot row leaves a field empty."""
+
+    homes_per_ha: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Capacity of a plot without `capacity`: area (ha) x this, rounded down. Source: about "
+            "30 homes/ha for ground-level flex homes (Groote Wielen, 's-Hertogenbosch)."
+        ),
+    )
+    min_homes: int = Field(
+        default=15,
+        ge=1,
+        description=(
+            "Smallest viable project on a plot without `min_homes`. Source: clusters of 15 homes "
+            "are the moving unit at Groote Wielen."
+        ),
+    )
+    module_homes: int = Field(
+        default=1,
+        ge=1,
+        description="Homes come in multiples of this (1 = any number). Assumption: 1.",
+    )
+    fixed_cost_eur: float = Field(
+        default=0.0, ge=0, description="Site preparation cost of a plot without `fixed_cost`."
+    )
+    cost_per_home_eur: float = Field(
+        default=0.0, ge=0, description="Cost per home on a plot without `cost_per_home`."
+    )
+
+
+class Support(_Strict):
+    """Residents who need care and support, e.g. people leaving shelter care."""
+
+    min_share: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="At least this share of all placed homes go to residents who need support.",
+    )
+    max_share_per_plot: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description=(
+            "Resident mix inside one project: at most this share of its homes are support homes. "
+            "Source: about a quarter vulnerable residents at Place2BU Utrecht (Platform31 'magic mix')."
+        ),
+    )
+    reach_m: dict[str, float] = Field(
+        default_factory=lambda: {"huisarts": 1500.0, "wijkteam": 2500.0, "ggz": 5000.0},
+        description=(
+            "Every support home needs one service of each listed type within this straight-line "
+            "distance (m) of the plot polygon, or inside the service's catchment when it has one "
+            "in service_areas, within the service's capacity. Defaults rest on CBS 2022 (GP average "
+            "road distance 1.1 km); the wijkteam and GGZ radii are assumptions."
+        ),
+    )
+
+    @field_validator("reach_m")
+    @classmethod
+    def _positive_reach(cls, value: dict[str, float]) -> dict[str, float]:
+        for kind, metres in value.items():
+            if not metres > 0:
+                raise ValueError(f"reach for '{kind}' must be a positive number of metres")
+        return value
+
+
+class Neighbourhood(_Strict):
+    """Avoid concentrating flex homes in one buurt."""
+
+    max_share_of_dwellings: float = Field(
+        default=0.05,
+        ge=0,
+        description=(
+            "Flex homes in a buurt at most this share of its existing dwellings (rounded down). "
+            "Assumption: 5%; the buurt share is the usual lever against concentration (DOMAIN.md)."
+        ),
+    )
+
+
+class Suitability(_Strict):
+    """How attractive a plot is: distance decay to each service and amenity type."""
+
+    decay_m: float = Field(
+        default=1000.0,
+        gt=0,
+        description=(
+            "Distance (m) at which a type's contribution falls to 1/e (37%). Assumption, based on "
+            "CROW walking norms (75% of people within 1,000 m of daily facilities)."
+        ),
+    )
+    decay_m_per_type: dict[str, float] = Field(
+        default_factory=dict, description="Override `decay_m` for some types."
+    )
+
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "huisarts": 1.0,
+    "wijkteam": 0.5,
+    "ggz": 0.5,
+    "supermarket": 1.0,
+    "transit_stop": 1.0,
+    "park": 0.5,
+}
+
+
+class SolverOptions(_Strict):
+    """Solver settings; the same model runs on each backend (OR-Tools MathOpt)."""
+
+    backend: Literal["highs", "cpsat", "scip"] = Field(
+        default="highs",
+        description="MathOpt solver: HiGHS (default, fastest measured on this model), CP-SAT, SCIP.",
+    )
+    time_limit_s: float = Field(default=120.0, gt=0, description="Wall-clock limit per solve.")
+    relative_gap: float = Field(
+        default=0.0, ge=0, description="Stop when the proven relative gap is at most this."
+    )
+    workers: int = Field(default=2, ge=1, description="Solver threads (CP-SAT; HiGHS ignores).")
+    seed: int = Field(default=1, ge=0, description="Random seed; same seed, same allocation.")
+
+
+class Scenario(_Strict):
+    """A Flexplan scenario: layers, target and rules. Unknown keys are errors."""
+
+    name: str = Field(description="Scenario name shown in reports.")
+    description: str = Field(default="", description="Free text for the report.")
+    target_homes: int = Field(ge=0, description="Homes to place, exactly.")
+    plan_year: int | None = Field(
+        default=None,
+        description=(
+            "When set, only plots with available_from <= plan_year <= available_until are used."
+        ),
+    )
+    layers: Layers
+    defaults: Defaults = Field(default_factory=Defaults)
+    support: Support = Field(default_factory=Support)
+    neighbourhood: Neighbourhood = Field(default_factory=Neighbourhood)
+    objective: Literal["max_suitability", "min_cost"] = Field(
+        default="max_suitability",
+        description=(
+            "max_suitability: sum of homes x plot suitability; min_cost: fixed costs of used plots "
+            "+ per-home costs + travel costs."
+        ),
+    )
+    weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_WEIGHTS),
+        description=(
+            "Suitability weight per service or amenity type (types absent from the data are "
+            "ignored). Assumption: care and daily amenities count equally, secondary ones half."
+        ),
+    )
+    suitability: Suitability = Field(default_factory=Suitability)
+    budget_eur: float | None = Field(
+        default=None, ge=0, description="Upper bound on total cost (fixed + per home + travel)."
+    )
+    solver: SolverOptions = Field(default_factory=SolverOptions)
+
+    # Set by load_scenario: where relative paths start. Not part of the file.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @field_validator("weights")
+    @classmethod
+    def _non_negative_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for kind, weight in value.items():
+            if weight < 0 or not math.isfinite(weight):
+                raise ValueError(f"weight for '{kind}' must be a finite number >= 0")
+        return value
+
+    @model_validator(mode="after")
+    def _mix_is_possible(self) -> Scenario:
+        if self.support.min_share > self.support.max_share_per_plot:
+            raise ValueError(
+                f"support.min_share ({self.support.min_share}) exceeds support.max_share_per_plot "
+                f"({self.support.max_share_per_plot}): no allocation can satisfy both"
+            )
+        return self
+
+    def layer_path(self, kind: str) -> Path | None:
+        """Absolute path of a layer, or None when the scenario leaves it out."""
+        ref: LayerRef | None = getattr(self.layers, kind)
+        if ref is None:
+            return None
+        path = ref.path if ref.path.is_absolute() else self.base_dir / ref.path
+        return path.resolve()
+
+    def resolved_dict(self) -> dict[str, Any]:
+        """Every default filled in and layer paths absolute: the reproducible form."""
+        data = self.model_dump(mode="json")
+        for kind in LAYER_KINDS:
+            path = self.layer_path(kind)
+            if path is not None:
+                data["layers"][kind]["path"] = str(path)
+        return data
+
+
+def _model_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names valid at ``loc`` (for did-you-mean suggestions)."""
+    current: Any = model
+    for part in loc[:-1]:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [n for n, f in current.model_fields.items() if not f.exclude]
+    return []
+
+
+def _format_error(err: dict[str, Any], source: str) -> str:
+    loc = tuple(err["loc"])
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        options = _model_fields(Scenario, loc)
+        guess = difflib.get_close_matches(str(loc[-1]), options, n=1)
+        hint = f"; did you mean '{guess[0]}'?" if guess else f"; allowed: {', '.join(options)}"
+        return f"{source}: unknown key '{where}'{hint}"
+    if err["type"] == "missing":
+        return f"{source}: missing required key '{where}'"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{source}: {where}: {msg} (got {err.get('input')!r})"
+
+
+def scenario_from_dict(data: Any, *, source: str, base_dir: Path) -> Scenario:
+    """Validate a parsed scenario; every problem is listed in one ScenarioError."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: expected a mapping of keys at the top level")
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        lines = [_format_error(e, source) for e in exc.errors()]
+        raise ScenarioError("; ".join(lines)) from None
+    scenario.base_dir = base_dir
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"{path}: scenario file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ScenarioError(f"{path}: not valid YAML{where}: {exc}") from None
+    return scenario_from_dict(data, source=str(path), base_dir=path.resolve().parent)
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """JSON Schema of the scenario file, for editors and `flexplan schema`."""
+    return Scenario.model_json_schema()
