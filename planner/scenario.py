@@ -131,7 +131,8 @@ class Support(_Strict):
         le=1,
         description=(
             "Resident mix inside one project: at most this share of its homes are support homes. "
-            "Source: about a quarter vulnerable residents at Place2BU Utrecht (Platform31 'magic mix')."
+            "Source: about a quarter vulnerable residents at Place2BU Utrecht "
+            "(Platform31 'magic mix')."
         ),
     )
     reach_m: dict[str, float] = Field(
@@ -139,8 +140,8 @@ class Support(_Strict):
         description=(
             "Every support home needs one service of each listed type within this straight-line "
             "distance (m) of the plot polygon, or inside the service's catchment when it has one "
-            "in service_areas, within the service's capacity. Defaults rest on CBS 2022 (GP average "
-            "road distance 1.1 km); the wijkteam and GGZ radii are assumptions."
+            "in service_areas, within the service's capacity. Defaults rest on CBS 2022 "
+            "(GP average road distance 1.1 km); the wijkteam and GGZ radii are assumptions."
         ),
     )
 
@@ -197,7 +198,7 @@ class SolverOptions(_Strict):
 
     backend: Literal["highs", "cpsat", "scip"] = Field(
         default="highs",
-        description="MathOpt solver: HiGHS (default, fastest measured on this model), CP-SAT, SCIP.",
+        description="MathOpt solver: HiGHS (default, fastest measured here), CP-SAT or SCIP.",
     )
     time_limit_s: float = Field(default=120.0, gt=0, description="Wall-clock limit per solve.")
     relative_gap: float = Field(

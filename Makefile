@@ -1,0 +1,38 @@
+# Flexplan: two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+OUT    := results
+
+.PHONY: demo test test-fast lint install clean-results
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: create the venv, install, run the default scenario and open its report
+demo: $(STAMP)
+	$(BIN)/flexplan run scenarios/default.yaml --out $(OUT)/default
+	@echo "Open the report: file://$(abspath $(OUT)/default/report.html)"
+	@if [ -n "$$DISPLAY" ]; then $(BIN)/python -m webbrowser -t "file://$(abspath $(OUT)/default/report.html)"; fi
+
+## test: lint and the whole test suite
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+## test-fast: the quick set (no slow, real-data or browser tests)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not realdata and not browser"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check planner geodata tests
+
+clean-results:
+	rm -rf $(OUT)

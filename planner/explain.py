@@ -1,0 +1,209 @@
+"""Plain-language reasons: why a plot was not used, and why the target was not met.
+
+A planner must be able to defend the result. For a SHORTFALL each rule family is left out in turn
+and the most homes possible is solved again: the families whose relaxation adds homes are the ones
+that bind, and the report names where (buurten at their cap, services at capacity, regions at
+their bounds).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from planner.instance import Instance
+from planner.model import FEASIBLE, SolveOptions, build, solve_built
+from planner.model.constraints import FAMILIES
+from planner.result import Result
+
+log = logging.getLogger(__name__)
+
+FAMILY_TEXT = {
+    "min_homes": "the minimum project size per plot",
+    "care_reach": "care reach (every support home needs each required service type in reach)",
+    "service_capacity": "the capacity of care services",
+    "support_share": "the minimum share of support homes",
+    "plot_mix": "the maximum share of support homes per project",
+    "neighbourhood": "the cap on flex homes per buurt",
+    "region_bounds": "the regional minimum/maximum homes",
+    "demand": "region demand served over listed travel pairs",
+    "groups": "exclusive groups of alternative plots",
+    "budget": "the budget",
+}
+
+
+def _buurt_load(inst: Instance, homes: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame({"buurt_id": inst.plots["buurt_id"], "homes": homes})
+    load = frame.dropna(subset=["buurt_id"]).groupby("buurt_id")["homes"].sum()
+    table = inst.buurten.set_index("buurt_id")[["cap"]].copy()
+    table["homes"] = load.reindex(table.index).fillna(0).astype(int)
+    return table
+
+
+def _region_load(inst: Instance, homes: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame({"region_id": inst.plots["region_id"], "homes": homes})
+    load = frame.dropna(subset=["region_id"]).groupby("region_id")["homes"].sum()
+    table = inst.regions.set_index("region_id")[["min_homes", "max_homes"]].copy()
+    table["homes"] = load.reindex(table.index).fillna(0).astype(int)
+    return table
+
+
+def _service_load(inst: Instance, result: Result) -> pd.Series:
+    load = result.assignments.groupby("service")["residents"].sum()
+    return load.reindex(range(len(inst.services))).fillna(0).astype(int)
+
+
+def plot_reasons(inst: Instance, result: Result) -> list[str | None]:
+    """The main reason each unused plot was not used (None for used plots)."""
+    plots = inst.plots
+    homes = result.homes
+    buurt = _buurt_load(inst, homes) if not inst.buurten.empty else None
+    region = _region_load(inst, homes) if not inst.regions.empty else None
+    used_groups = {
+        g: pid
+        for g, pid, h in zip(plots["group"], plots["plot_id"], homes, strict=True)
+        if isinstance(g, str) and g and h > 0
+    }
+    used_scores = plots["suitability"].to_numpy()[homes > 0]
+    worst_used = float(used_scores.min()) if len(used_scores) else None
+    reasons: list[str | None] = []
+    for p, row in enumerate(plots.itertuples(index=False)):
+        if homes[p] > 0:
+            reasons.append(None)
+        elif not row.eligible:
+            reasons.append(f"not eligible: {row.reason}")
+        elif isinstance(row.group, str) and row.group in used_groups:
+            reasons.append(
+                f"alternative to plot {used_groups[row.group]} (group {row.group}), which is used"
+            )
+        elif (
+            buurt is not None
+            and row.buurt_id in buurt.index
+            and (buurt.at[row.buurt_id, "homes"] + row.min_homes > buurt.at[row.buurt_id, "cap"])
+        ):
+            b = buurt.loc[row.buurt_id]
+            reasons.append(
+                f"buurt {row.buurt_id} has no room for a project of {row.min_homes}: "
+                f"{int(b['homes'])} of {int(b['cap'])} flex homes allowed are used"
+            )
+        elif (
+            region is not None
+            and row.region_id in region.index
+            and (
+                region.at[row.region_id, "homes"]
+                >= (region.at[row.region_id, "max_homes"] or np.inf)
+            )
+        ):
+            reasons.append(f"region {row.region_id} is at its maximum of homes")
+        elif inst.scenario.objective == "min_cost":
+            reasons.append("costlier than the plots used")
+        elif worst_used is not None and row.suitability < worst_used:
+            reasons.append(
+                f"lower suitability ({row.suitability:.2f}) than every plot used "
+                f"(lowest used {worst_used:.2f})"
+            )
+        else:
+            reasons.append("not needed: the target is met with more suitable combinations")
+    return reasons
+
+
+def _where(inst: Instance, result: Result, family: str) -> str:
+    """Where a family binds in the shortfall allocation."""
+    homes = result.homes
+    if family == "neighbourhood" and not inst.buurten.empty:
+        load = _buurt_load(inst, homes)
+        full = load[(load["homes"] > 0) & (load["homes"] >= load["cap"])].index.tolist()
+        return f"buurten at their cap: {', '.join(full[:10])}" + (" ..." if len(full) > 10 else "")
+    if family == "service_capacity":
+        load = _service_load(inst, result)
+        cap = inst.services["capacity"].to_numpy(dtype=float)
+        full = [
+            f"{inst.services.at[j, 'service_id']} ({inst.services.at[j, 'type']})"
+            for j in range(len(cap))
+            if not np.isnan(cap[j]) and load[j] >= cap[j] > 0
+        ]
+        return f"services at capacity: {', '.join(full[:10])}" + (" ..." if len(full) > 10 else "")
+    if family == "region_bounds" and not inst.regions.empty:
+        load = _region_load(inst, homes)
+        full = load[load["homes"] >= load["max_homes"].fillna(np.inf)].index.tolist()
+        return f"regions at their maximum: {', '.join(full[:10])}"
+    if family == "care_reach":
+        types_in_reach = inst.pairs.groupby("plot")["type"].nunique()
+        ok = int((types_in_reach == len(inst.support_types)).sum())
+        return (
+            f"{ok} of {int(inst.plots['eligible'].sum())} eligible plots have every required "
+            f"service type ({', '.join(inst.support_types)}) in reach"
+        )
+    return ""
+
+
+def explain_shortfall(
+    inst: Instance, result: Result, options: SolveOptions
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Sentences for the report and a table of families with the homes their relaxation adds."""
+    target = inst.scenario.target_homes
+    placed = result.total_homes
+    lines = [f"Only {placed} of the {target} homes can be placed (short by {target - placed})."]
+    plots = inst.plots
+    eligible = plots["eligible"].to_numpy()
+    eligible_cap = int(plots["capacity"].to_numpy()[eligible].sum())
+    if eligible_cap < target:
+        lines.append(
+            f"All eligible plots together hold only {eligible_cap} homes "
+            f"({int((~eligible).sum())} of {len(plots)} plots are not eligible): "
+            "add candidate plots or raise capacities."
+        )
+    if result.status == "INFEASIBLE":
+        lines.append(
+            "Not even zero homes satisfy the fixed rules (agreed projects, regional minimums)."
+        )
+    budget_s = max(5.0, min(30.0, options.time_limit_s / 4))
+    binding: list[dict[str, Any]] = []
+    for family in FAMILIES:
+        if not _family_present(inst, family):
+            continue
+        relaxed = build(
+            inst,
+            mode="max_homes",
+            relax=frozenset({family}),
+            integer_flows=options.backend == "cpsat",
+        )
+        res = solve_built(relaxed, options, time_limit_s=budget_s)
+        if res.termination.reason not in FEASIBLE:
+            continue
+        gained = round(res.objective_value()) - placed
+        if gained > 0:
+            where = _where(inst, result, family)
+            binding.append({"family": family, "homes_added": gained, "where": where})
+            lines.append(
+                f"Relaxing {FAMILY_TEXT[family]} would allow {gained} more homes"
+                + (f"; {where}." if where else ".")
+            )
+    if not binding and placed < target:
+        lines.append(
+            "No single rule explains the shortfall on its own: several rules bind together "
+            "(try relaxing two at once, e.g. care reach and the buurt cap)."
+        )
+    return lines, binding
+
+
+def _family_present(inst: Instance, family: str) -> bool:
+    s = inst.scenario
+    if family in ("care_reach", "service_capacity"):
+        return bool(s.support.reach_m)
+    if family == "support_share":
+        return s.support.min_share > 0
+    if family == "neighbourhood":
+        return not inst.buurten.empty
+    if family == "region_bounds":
+        return bool(inst.regions[["min_homes", "max_homes"]].notna().any().any())
+    if family == "demand":
+        return bool(inst.regions["demand"].fillna(0).gt(0).any())
+    if family == "groups":
+        return bool(inst.plots["group"].map(lambda g: isinstance(g, str) and bool(g)).any())
+    if family == "budget":
+        return s.budget_eur is not None
+    return True

@@ -1,0 +1,198 @@
+"""Write a run folder atomically: everything appears at once, or nothing does.
+
+All files go to a temporary sibling folder first; only when every file is written and flushed is
+it renamed to the requested name (a previous run there is replaced in the same step). A run that
+fails halfway therefore never leaves a half result for the map app or a comparison to pick up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import yaml
+
+from planner.instance import Instance
+from planner.result import Result
+
+log = logging.getLogger(__name__)
+
+CRS = "EPSG:28992"
+
+
+def plots_frame(inst: Instance, result: Result, reasons: list[str | None]) -> gpd.GeoDataFrame:
+    """The `plots` layer of allocation.gpkg: every candidate plot with its outcome."""
+    p = inst.plots
+    frame = pd.DataFrame(
+        {
+            "plot_id": p["plot_id"],
+            "name": p["name"],
+            "proposer": p["proposer"],
+            "group": p["group"],
+            "homes": result.homes.astype("int64"),
+            "support_homes": result.support.astype("int64"),
+            "selected": result.homes > 0,
+            "capacity": p["capacity"].astype("int64"),
+            "min_homes": p["min_homes"].astype("int64"),
+            "fixed_homes": p["fixed_homes"],
+            "eligible": p["eligible"].astype(bool),
+            "reason": reasons,
+            "suitability": p["suitability"].astype(float),
+            "buurt_id": p["buurt_id"],
+            "region_id": p["region_id"],
+            "fixed_cost": p["fixed_cost"],
+            "cost_per_home": p["cost_per_home"],
+        }
+    )
+    for kind in inst.distances.columns:
+        frame[f"dist_{kind}_m"] = inst.distances[kind].replace(np.inf, np.nan).round(1)
+    return gpd.GeoDataFrame(frame, geometry=inst.geo["plots"].to_numpy(), crs=CRS)
+
+
+def services_frame(inst: Instance, result: Result) -> gpd.GeoDataFrame:
+    load = result.assignments.groupby("service")["residents"].sum()
+    frame = inst.services.copy()
+    frame["load"] = load.reindex(range(len(frame))).fillna(0).astype("int64").to_numpy()
+    return gpd.GeoDataFrame(frame, geometry=inst.geo["services"].to_numpy(), crs=CRS)
+
+
+def buurten_frame(inst: Instance, result: Result) -> gpd.GeoDataFrame | None:
+    layer = inst.geo.get("neighbourhoods")
+    if layer is None or inst.buurten.empty:
+        return None
+    homes = pd.Series(result.homes).groupby(inst.plots["buurt_id"].to_numpy()).sum()
+    frame = inst.buurten.copy()
+    frame["homes"] = frame["buurt_id"].map(homes).fillna(0).astype("int64")
+    frame["share"] = np.where(frame["dwellings"] > 0, frame["homes"] / frame["dwellings"], 0.0)
+    return gpd.GeoDataFrame(frame, geometry=layer.geometry.to_numpy(), crs=CRS)
+
+
+def assignments_frame(inst: Instance, result: Result) -> pd.DataFrame:
+    a = result.assignments
+    return pd.DataFrame(
+        {
+            "plot_id": inst.plots["plot_id"].to_numpy()[a["plot"].to_numpy(dtype=int)],
+            "service_id": inst.services["service_id"].to_numpy()[a["service"].to_numpy(dtype=int)],
+            "service_type": a["type"].to_numpy(),
+            "residents": a["residents"].astype("int64").to_numpy(),
+            "distance_m": a["distance_m"].round(3).to_numpy(),
+        }
+    )
+
+
+def flows_frame(inst: Instance, result: Result) -> pd.DataFrame:
+    f = result.flows
+    return pd.DataFrame(
+        {
+            "region_id": f["region_id"].to_numpy(),
+            "plot_id": inst.plots["plot_id"].to_numpy()[f["plot"].to_numpy(dtype=int)],
+            "homes": f["homes"].astype("int64").to_numpy(),
+            "cost": (f["homes"] * f["cost_per_home"]).to_numpy(),
+        }
+    )
+
+
+def _json(path: Path, data: Any) -> None:
+    path.write_text(
+        json.dumps(data, indent=2, ensure_ascii=False, default=_default) + "\n", encoding="utf-8"
+    )
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.iterdir():
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def write_run(
+    out_dir: Path,
+    *,
+    inst: Instance,
+    result: Result,
+    kpis: dict[str, Any],
+    reasons: list[str | None],
+    manifest: dict[str, Any],
+) -> Path:
+    """Write the run folder; returns its path. Replaces an earlier run folder of the same name."""
+    out_dir = Path(out_dir).resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        _write_files(tmp, inst, result, kpis, reasons, manifest)
+        _fsync_tree(tmp)
+        _swap_into_place(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("export: run written to %s", out_dir)
+    return out_dir
+
+
+def _swap_into_place(tmp: Path, out_dir: Path) -> None:
+    if not out_dir.exists():
+        os.replace(tmp, out_dir)
+        return
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    os.replace(out_dir, old)
+    try:
+        os.replace(tmp, out_dir)
+    except BaseException:
+        os.replace(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_files(
+    folder: Path,
+    inst: Instance,
+    result: Result,
+    kpis: dict[str, Any],
+    reasons: list[str | None],
+    manifest: dict[str, Any],
+) -> None:
+    from planner.report import build_report
+
+    started = time.perf_counter()
+    plots = plots_frame(inst, result, reasons)
+    services = services_frame(inst, result)
+    buurten = buurten_frame(inst, result)
+    gpkg = folder / "allocation.gpkg"
+    plots.to_file(gpkg, layer="plots", driver="GPKG", engine="pyogrio")
+    services.to_file(gpkg, layer="services", driver="GPKG", engine="pyogrio")
+    if buurten is not None:
+        buurten.to_file(gpkg, layer="buurten", driver="GPKG", engine="pyogrio")
+    assignments_frame(inst, result).to_csv(folder / "support_assignments.csv", index=False)
+    if inst.regions["demand"].fillna(0).gt(0).any():
+        flows_frame(inst, result).to_csv(folder / "region_flows.csv", index=False)
+    _json(folder / "kpis.json", kpis)
+    (folder / "scenario.resolved.yaml").write_text(
+        yaml.safe_dump(inst.scenario.resolved_dict(), sort_keys=False, allow_unicode=True),
+        encoding="utf-8",
+    )
+    html = build_report(
+        title=inst.scenario.name, plots=plots, services=services, buurten=buurten, kpis=kpis
+    )
+    (folder / "report.html").write_text(html, encoding="utf-8")
+    manifest.setdefault("stage_seconds", {})["write"] = round(time.perf_counter() - started, 3)
+    _json(folder / "manifest.json", manifest)

@@ -1,0 +1,346 @@
+"""From validated layers to plain tables: the boundary between geometry and the model.
+
+``build_instance`` resolves plot capacities, eligibility, buurt and region membership, reach pairs
+and suitability, and checks the layers against each other (an unknown service type in
+``reach_m``, a catchment of an unknown service, a travel cost for an unknown plot). The model only
+ever sees the resulting numbers, so it can be tested on tiny hand-made tables.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from shapely import STRtree
+
+from planner.errors import LayerError, ScenarioError
+from planner.reach import reach_pairs
+from planner.scenario import Scenario
+from planner.scoring import nearest_distances, suitability_scores
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+log = logging.getLogger(__name__)
+
+EPS = 1e-9
+
+
+@dataclass
+class Instance:
+    """Everything the model needs, as plain tables indexed by position.
+
+    plots: plot_id, name, proposer, group, capacity, min_homes, fixed_homes (NaN = none),
+    fixed_cost, cost_per_home, eligible, reason, suitability, buurt_id, region_id.
+    services: service_id, type, name, capacity (NaN = unlimited).
+    pairs: plot, service (positions), type, distance_m.
+    buurten: buurt_id, name, dwellings, cap. regions: region_id, name, min_homes, max_homes,
+    demand. travel: region_id, plot (position), cost_per_home.
+    """
+
+    scenario: Scenario
+    plots: pd.DataFrame
+    services: pd.DataFrame
+    pairs: pd.DataFrame
+    buurten: pd.DataFrame
+    regions: pd.DataFrame
+    travel: pd.DataFrame
+    distances: pd.DataFrame = field(default_factory=pd.DataFrame)
+    weights_used: dict[str, float] = field(default_factory=dict)
+    geo: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def module(self) -> int:
+        return self.scenario.defaults.module_homes
+
+    @property
+    def support_types(self) -> list[str]:
+        return list(self.scenario.support.reach_m)
+
+
+def _floor(value: float) -> int:
+    return math.floor(value + EPS)
+
+
+def _source(scenario: Scenario, kind: str) -> str:
+    path = scenario.layer_path(kind)
+    return path.name if path is not None else kind
+
+
+def _resolve_capacity(plots: gpd.GeoDataFrame, scenario: Scenario) -> pd.DataFrame:
+    """Capacity, min_homes and costs per plot with the scenario defaults filled in."""
+    d = scenario.defaults
+    module = d.module_homes
+    area_ha = plots.geometry.area.to_numpy() / 10_000.0
+    given = plots["capacity"].to_numpy(dtype=float)
+    raw_cap = np.where(np.isnan(given), np.floor(area_ha * d.homes_per_ha + EPS), np.floor(given))
+    capacity = (raw_cap // module * module).astype(int)
+    given_min = plots["min_homes"].to_numpy(dtype=float)
+    raw_min = np.where(np.isnan(given_min), d.min_homes, np.ceil(given_min - EPS))
+    min_homes = (np.ceil(raw_min / module - EPS) * module).astype(int)
+    fixed_cost = plots["fixed_cost"].to_numpy(dtype=float)
+    cost_per_home = plots["cost_per_home"].to_numpy(dtype=float)
+    return pd.DataFrame(
+        {
+            "plot_id": plots["plot_id"].astype(str).to_numpy(),
+            "name": plots["name"].to_numpy(dtype=object),
+            "proposer": plots["proposer"].to_numpy(dtype=object),
+            "group": plots["group"].to_numpy(dtype=object),
+            "area_ha": area_ha,
+            "capacity": capacity,
+            "min_homes": min_homes,
+            "fixed_homes": plots["fixed_homes"].to_numpy(dtype=float),
+            "fixed_cost": np.where(np.isnan(fixed_cost), d.fixed_cost_eur, fixed_cost),
+            "cost_per_home": np.where(np.isnan(cost_per_home), d.cost_per_home_eur, cost_per_home),
+            "available_from": plots["available_from"].to_numpy(dtype=float),
+            "available_until": plots["available_until"].to_numpy(dtype=float),
+        }
+    )
+
+
+def _exclusion_reasons(plot_geoms: np.ndarray, exclusions: gpd.GeoDataFrame | None) -> list[str]:
+    """Reason text per plot whose interior overlaps an exclusion polygon ('' when none)."""
+    reasons = [""] * len(plot_geoms)
+    if exclusions is None or len(exclusions) == 0:
+        return reasons
+    ex_geoms = exclusions.geometry.to_numpy()
+    tree = STRtree(ex_geoms)
+    plot_i, ex_j = tree.query(plot_geoms, predicate="intersects")
+    touching = shapely.touches(plot_geoms[plot_i], ex_geoms[ex_j])
+    ex_reason = exclusions["reason"].astype(str).to_numpy()
+    for i, j in zip(plot_i[~touching], ex_j[~touching], strict=True):
+        if not reasons[i]:
+            reasons[i] = f"lies in an exclusion zone ({ex_reason[j]})"
+    return reasons
+
+
+def _eligibility(
+    table: pd.DataFrame, exclusion: list[str], scenario: Scenario, source: str
+) -> None:
+    """Set `eligible` and `reason`; a fixed project on an ineligible plot is a data conflict."""
+    year = scenario.plan_year
+    reasons: list[str] = []
+    conflicts: list[str] = []
+    for row, ex_reason in zip(table.itertuples(index=False), exclusion, strict=True):
+        reason = ex_reason
+        if not reason and year is not None:
+            if not np.isnan(row.available_from) and year < row.available_from:
+                reason = f"not available until {int(row.available_from)} (plan year {year})"
+            elif not np.isnan(row.available_until) and year > row.available_until:
+                reason = f"available only until {int(row.available_until)} (plan year {year})"
+        fixed = row.fixed_homes
+        if not np.isnan(fixed):
+            if reason:
+                conflicts.append(f"plot_id '{row.plot_id}' has fixed_homes but {reason}")
+            elif fixed > row.capacity:
+                conflicts.append(
+                    f"plot_id '{row.plot_id}': fixed_homes {int(fixed)} exceeds its capacity "
+                    f"{row.capacity}; raise capacity or lower fixed_homes"
+                )
+            elif fixed % scenario.defaults.module_homes:
+                conflicts.append(
+                    f"plot_id '{row.plot_id}': fixed_homes {int(fixed)} is not a multiple of "
+                    f"defaults.module_homes {scenario.defaults.module_homes}"
+                )
+        elif not reason and row.capacity < row.min_homes:
+            reason = f"capacity {row.capacity} is below the minimum project size {row.min_homes}"
+        reasons.append(reason)
+    if conflicts:
+        raise LayerError(f"{source}: " + "; ".join(conflicts))
+    table["reason"] = [r or None for r in reasons]
+    table["eligible"] = [not r for r in reasons]
+
+
+def _membership(points: np.ndarray, areas: gpd.GeoDataFrame | None, id_column: str) -> np.ndarray:
+    """Id of the first area (lowest row) covering each point; None outside every area."""
+    result = np.full(len(points), None, dtype=object)
+    if areas is None or len(areas) == 0:
+        return result
+    valid = ~(areas.geometry.isna() | areas.geometry.is_empty).to_numpy()
+    if not valid.any():
+        return result
+    geoms = areas.geometry.to_numpy()[valid]
+    ids = areas[id_column].astype(str).to_numpy()[valid]
+    point_i, area_j = STRtree(geoms).query(points, predicate="covered_by")
+    order = np.lexsort((area_j, point_i))
+    for i, j in zip(point_i[order][::-1], area_j[order][::-1], strict=True):
+        result[i] = ids[j]
+    return result
+
+
+def _check_reach_types(scenario: Scenario, services: gpd.GeoDataFrame) -> None:
+    present = sorted(set(services["type"]))
+    for kind in scenario.support.reach_m:
+        if kind not in present:
+            guess = difflib.get_close_matches(kind, present, n=1)
+            hint = f"; did you mean '{guess[0]}'?" if guess else ""
+            raise ScenarioError(
+                f"support.reach_m: no service of type '{kind}' in "
+                f"{_source(scenario, 'services')} (types present: {', '.join(present)}){hint}"
+            )
+
+
+def _catchments(
+    service_ids: np.ndarray, areas: gpd.GeoDataFrame | None, scenario: Scenario
+) -> dict[int, object]:
+    if areas is None or len(areas) == 0:
+        return {}
+    position = {sid: i for i, sid in enumerate(service_ids)}
+    unknown = sorted(set(areas["service_id"].astype(str)) - set(position))
+    if unknown:
+        raise LayerError(
+            f"{_source(scenario, 'service_areas')}: service_id {', '.join(unknown[:10])} not in "
+            f"{_source(scenario, 'services')}; every catchment must belong to a listed service"
+        )
+    return {
+        position[str(sid)]: geom
+        for sid, geom in zip(areas["service_id"], areas.geometry, strict=True)
+    }
+
+
+def _buurten(layer: gpd.GeoDataFrame | None, share: float) -> pd.DataFrame:
+    if layer is None:
+        return pd.DataFrame(columns=["buurt_id", "name", "dwellings", "cap"])
+    dwellings = layer["dwellings"].to_numpy(dtype=float)
+    names = layer["name"] if "name" in layer.columns else pd.Series([None] * len(layer))
+    return pd.DataFrame(
+        {
+            "buurt_id": layer["buurt_id"].astype(str).to_numpy(),
+            "name": names.to_numpy(dtype=object),
+            "dwellings": dwellings,
+            "cap": np.floor(share * dwellings + EPS).astype(int),
+        }
+    )
+
+
+def _regions(layer: gpd.GeoDataFrame | None) -> pd.DataFrame:
+    cols = ["region_id", "name", "min_homes", "max_homes", "demand"]
+    if layer is None:
+        return pd.DataFrame(columns=cols)
+    table = pd.DataFrame({"region_id": layer["region_id"].astype(str).to_numpy()})
+    table["name"] = layer["name"].to_numpy(dtype=object) if "name" in layer else table["region_id"]
+    for col in cols[2:]:
+        table[col] = layer[col].to_numpy(dtype=float) if col in layer else np.nan
+    return table
+
+
+def _travel(
+    layer: pd.DataFrame | None, plot_ids: np.ndarray, regions: pd.DataFrame, scenario: Scenario
+) -> pd.DataFrame:
+    if layer is None or len(layer) == 0:
+        if regions["demand"].fillna(0).gt(0).any():
+            raise LayerError(
+                f"{_source(scenario, 'regions')}: regions have `demand` but the scenario has no "
+                "travel_costs layer; add layers.travel_costs (region_id, plot_id, cost_per_home)"
+            )
+        return pd.DataFrame(columns=["region_id", "plot", "cost_per_home"])
+    position = {pid: i for i, pid in enumerate(plot_ids)}
+    src = _source(scenario, "travel_costs")
+    bad_plots = sorted(set(layer["plot_id"].astype(str)) - set(position))
+    bad_regions = sorted(set(layer["region_id"].astype(str)) - set(regions["region_id"]))
+    if bad_plots:
+        raise LayerError(f"{src}: plot_id {', '.join(bad_plots[:10])} not in the plots layer")
+    if bad_regions:
+        raise LayerError(f"{src}: region_id {', '.join(bad_regions[:10])} not in the regions layer")
+    return pd.DataFrame(
+        {
+            "region_id": layer["region_id"].astype(str).to_numpy(),
+            "plot": [position[p] for p in layer["plot_id"].astype(str)],
+            "cost_per_home": layer["cost_per_home"].to_numpy(dtype=float),
+        }
+    )
+
+
+def _features_by_type(
+    services: gpd.GeoDataFrame, amenities: gpd.GeoDataFrame | None
+) -> dict[str, np.ndarray]:
+    frames = [services[["type", "geometry"]]]
+    if amenities is not None and len(amenities):
+        frames.append(amenities[["type", "geometry"]])
+    pooled = pd.concat(frames, ignore_index=True)
+    return {
+        str(kind): group.geometry.to_numpy() for kind, group in pooled.groupby("type", sort=True)
+    }
+
+
+def build_instance(layers: dict[str, Any], scenario: Scenario) -> Instance:
+    """Turn validated layers (EPSG:28992) into the model's plain tables."""
+    plots_gdf: gpd.GeoDataFrame = layers["plots"]
+    services_gdf: gpd.GeoDataFrame = layers["services"]
+    _check_reach_types(scenario, services_gdf)
+
+    plot_geoms = plots_gdf.geometry.to_numpy()
+    plot_points = shapely.point_on_surface(plot_geoms)
+    plots = _resolve_capacity(plots_gdf, scenario)
+    _eligibility(
+        plots,
+        _exclusion_reasons(plot_geoms, layers.get("exclusions")),
+        scenario,
+        _source(scenario, "plots"),
+    )
+    plots["buurt_id"] = _membership(plot_points, layers.get("neighbourhoods"), "buurt_id")
+    plots["region_id"] = _membership(plot_points, layers.get("regions"), "region_id")
+
+    distances = nearest_distances(
+        plot_geoms, _features_by_type(services_gdf, layers.get("amenities"))
+    )
+    s = scenario.suitability
+    plots["suitability"], weights_used = suitability_scores(
+        distances, scenario.weights, s.decay_m, s.decay_m_per_type
+    )
+
+    service_ids = services_gdf["service_id"].astype(str).to_numpy()
+    services = pd.DataFrame(
+        {
+            "service_id": service_ids,
+            "type": services_gdf["type"].astype(str).to_numpy(),
+            "name": services_gdf["name"].to_numpy(dtype=object),
+            "capacity": services_gdf["capacity"].to_numpy(dtype=float),
+        }
+    )
+    eligible = plots["eligible"].to_numpy()
+    pairs = reach_pairs(
+        plot_geoms,
+        plot_points,
+        services["type"].to_numpy(),
+        services_gdf.geometry.to_numpy(),
+        _catchments(service_ids, layers.get("service_areas"), scenario),
+        scenario.support.reach_m,
+    )
+    pairs = pairs[eligible[pairs["plot"].to_numpy()]].reset_index(drop=True)
+    regions = _regions(layers.get("regions"))
+    instance = Instance(
+        scenario=scenario,
+        plots=plots,
+        services=services,
+        pairs=pairs,
+        buurten=_buurten(
+            layers.get("neighbourhoods"), scenario.neighbourhood.max_share_of_dwellings
+        ),
+        regions=regions,
+        travel=_travel(layers.get("travel_costs"), plots["plot_id"].to_numpy(), regions, scenario),
+        distances=distances,
+        weights_used=weights_used,
+        geo={
+            "plots": plots_gdf.geometry,
+            "services": services_gdf.geometry,
+            "neighbourhoods": layers.get("neighbourhoods"),
+            "regions": layers.get("regions"),
+        },
+    )
+    log.info(
+        "instance: %d plots (%d eligible), %d services, %d reach pairs, %d buurten, %d regions",
+        len(plots),
+        int(eligible.sum()),
+        len(services),
+        len(pairs),
+        len(instance.buurten),
+        len(regions),
+    )
+    return instance

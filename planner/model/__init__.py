@@ -1,0 +1,408 @@
+"""The allocation model: one MathOpt formulation, the solver a parameter (HiGHS by default).
+
+Formulation (P = eligible plots, J = services, R(p,t) = services of type t in reach of p):
+
+    variables   k_p in Z+ (modules), h_p = module x k_p (homes), y_p in {0,1} (plot used),
+                s_p in Z+ (support homes; only where every required type is in reach),
+                x_pj >= 0 (support residents of p served by j, for (p,j) in reach),
+                f_rp >= 0 (homes of region r's demand on plot p, for listed travel pairs)
+    capacity    min_p y_p <= h_p <= cap_p y_p;  h_p = fixed_p where a project is agreed
+    total       sum_p h_p = target_homes
+    care        sum_{j in R(p,t)} x_pj = s_p  for every p and every type t in reach_m
+                sum_p x_pj <= capacity_j
+    mix         s_p <= max_share_per_plot h_p;  sum_p s_p >= min_share sum_p h_p
+    buurt       sum_{p in b} h_p <= floor(max_share_of_dwellings x dwellings_b)
+    regions     min_r <= sum_{p in r} h_p <= max_r;  sum_p f_rp = demand_r;  sum_r f_rp <= h_p
+    groups      sum_{p in g} y_p <= 1
+    budget      sum_p (fixed_p y_p + cph_p h_p) + sum_rp c_rp f_rp <= budget
+    objective   max sum_p suit_p h_p   or   min the budget expression
+
+x and f are continuous in the solve (a transportation problem with integer data has an integral
+optimum); the result makes them integral by re-solving each transportation problem with the homes
+fixed, which also assigns residents to the nearest services with room. When the target cannot be
+met the model is solved in two more phases: maximise homes, then optimise the objective with that
+total fixed (status SHORTFALL).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from ortools.math_opt.python import mathopt
+
+from planner.errors import SolverError
+from planner.instance import Instance
+from planner.model import objective
+from planner.model.constraints import budget, capacity, care, groups, mix, regions
+from planner.model.variables import PlotVars, create_variables
+from planner.result import Result
+
+log = logging.getLogger(__name__)
+
+BACKENDS = {
+    "highs": mathopt.SolverType.HIGHS,
+    "cpsat": mathopt.SolverType.CP_SAT,
+    "scip": mathopt.SolverType.GSCIP,
+}
+
+
+@dataclass
+class SolveOptions:
+    """How to solve: backend, limits and seed (from the scenario's ``solver`` section)."""
+
+    backend: str = "highs"
+    time_limit_s: float = 120.0
+    relative_gap: float = 0.0
+    workers: int = 2
+    seed: int = 1
+    verbose: bool = False
+    explain: bool = True
+
+    @classmethod
+    def from_scenario(cls, inst: Instance, **overrides: Any) -> SolveOptions:
+        s = inst.scenario.solver
+        base = cls(
+            backend=s.backend,
+            time_limit_s=s.time_limit_s,
+            relative_gap=s.relative_gap,
+            workers=s.workers,
+            seed=s.seed,
+        )
+        for key, value in overrides.items():
+            setattr(base, key, value)
+        return base
+
+
+@dataclass
+class Built:
+    """A built model with its variables, ready to solve."""
+
+    model: mathopt.Model
+    vars: PlotVars
+    mode: str
+    relax: frozenset[str] = field(default_factory=frozenset)
+
+
+def build(
+    inst: Instance,
+    *,
+    mode: str = "target",
+    relax: frozenset[str] = frozenset(),
+    total: int | None = None,
+    integer_flows: bool = False,
+) -> Built:
+    """Build the model; ``relax`` leaves constraint families out (for explanations)."""
+    model = mathopt.Model(name=inst.scenario.name)
+    v = create_variables(model, inst, relax=relax, integer_flows=integer_flows)
+    capacity.build(model, inst, v, relax=relax, mode=mode, total=total)
+    care.build(model, inst, v, relax=relax)
+    mix.build(model, inst, v, relax=relax)
+    regions.build(model, inst, v, relax=relax)
+    groups.build(model, inst, v, relax=relax)
+    budget.build(model, inst, v, relax=relax)
+    objective.set_objective(model, inst, v, mode=mode)
+    return Built(model=model, vars=v, mode=mode, relax=relax)
+
+
+def solve_built(
+    built: Built,
+    options: SolveOptions,
+    *,
+    time_limit_s: float | None = None,
+    hint: dict[mathopt.Variable, float] | None = None,
+) -> mathopt.SolveResult:
+    """Solve with the chosen backend; threads only where the backend accepts them."""
+    solver = BACKENDS[options.backend]
+    params = mathopt.SolveParameters(
+        time_limit=dt.timedelta(seconds=time_limit_s or options.time_limit_s),
+        relative_gap_tolerance=options.relative_gap,
+        random_seed=options.seed,
+        enable_output=options.verbose,
+        threads=None if solver == mathopt.SolverType.HIGHS else options.workers,
+    )
+    model_params = None
+    if hint:
+        model_params = mathopt.ModelSolveParameters(
+            solution_hints=[mathopt.SolutionHint(variable_values=hint)]
+        )
+    try:
+        return mathopt.solve(built.model, solver, params=params, model_params=model_params)
+    except (ValueError, RuntimeError) as exc:
+        raise SolverError(f"solver {options.backend} failed: {exc}") from None
+
+
+FEASIBLE = {mathopt.TerminationReason.OPTIMAL, mathopt.TerminationReason.FEASIBLE}
+INFEASIBLE = {
+    mathopt.TerminationReason.INFEASIBLE,
+    mathopt.TerminationReason.INFEASIBLE_OR_UNBOUNDED,
+}
+
+
+def _values(result: mathopt.SolveResult, v: PlotVars) -> tuple[dict[int, int], dict[int, int]]:
+    values = result.variable_values()
+    homes = {p: round(values[k]) for p, k in v.modules.items()}
+    support = {p: round(values[s]) for p, s in v.support.items()}
+    return homes, support
+
+
+def _hint_from(result: mathopt.SolveResult, v: PlotVars) -> dict[mathopt.Variable, float]:
+    values = result.variable_values()
+    variables = [*v.modules.values(), *v.used.values(), *v.support.values()]
+    return {var: values[var] for var in variables}
+
+
+def _assignment_problem(inst: Instance, support: dict[int, int]) -> pd.DataFrame:
+    """Integral care assignments: per type, nearest services first, within capacity."""
+    pairs = inst.pairs
+    rows = []
+    capacity = inst.services["capacity"].to_numpy(dtype=float)
+    for kind in inst.support_types:
+        sub = pairs[
+            (pairs["type"] == kind) & pairs["plot"].isin([p for p, s in support.items() if s])
+        ]
+        if sub.empty:
+            continue
+        model = mathopt.Model(name=f"assign-{kind}")
+        x = [model.add_integer_variable(lb=0) for _ in range(len(sub))]
+        plots = sub["plot"].to_numpy()
+        services = sub["service"].to_numpy()
+        by_plot: dict[int, list[mathopt.Variable]] = {}
+        by_service: dict[int, list[mathopt.Variable]] = {}
+        for var, p, j in zip(x, plots, services, strict=True):
+            by_plot.setdefault(int(p), []).append(var)
+            by_service.setdefault(int(j), []).append(var)
+        for p, terms in by_plot.items():
+            model.add_linear_constraint(mathopt.fast_sum(terms) == support[p])
+        for j, terms in by_service.items():
+            if not np.isnan(capacity[j]):
+                model.add_linear_constraint(mathopt.fast_sum(terms) <= capacity[j])
+        distance = sub["distance_m"].to_numpy()
+        model.minimize(mathopt.fast_sum(float(d) * var for d, var in zip(distance, x, strict=True)))
+        res = mathopt.solve(model, mathopt.SolverType.HIGHS)
+        if res.termination.reason not in FEASIBLE:
+            raise SolverError(f"could not make the {kind} assignments integral: {res.termination}")
+        values = res.variable_values()
+        for var, (_, row) in zip(x, sub.iterrows(), strict=True):
+            residents = round(values[var])
+            if residents > 0:
+                rows.append(
+                    {
+                        "plot": int(row["plot"]),
+                        "service": int(row["service"]),
+                        "type": kind,
+                        "residents": residents,
+                        "distance_m": float(row["distance_m"]),
+                    }
+                )
+    return pd.DataFrame(rows, columns=["plot", "service", "type", "residents", "distance_m"])
+
+
+def _flow_problem(inst: Instance, homes: dict[int, int]) -> pd.DataFrame:
+    """Integral region flows with the homes fixed, at least travel cost."""
+    columns = ["region_id", "plot", "homes", "cost_per_home"]
+    demand = inst.regions.set_index("region_id")["demand"].fillna(0)
+    demand = demand[demand > 0]
+    if demand.empty:
+        return pd.DataFrame(columns=columns)
+    travel = inst.travel[inst.travel["region_id"].isin(demand.index)]
+    travel = travel[travel["plot"].map(lambda p: homes.get(int(p), 0) > 0)]
+    model = mathopt.Model(name="flows")
+    f = [model.add_integer_variable(lb=0) for _ in range(len(travel))]
+    by_region: dict[str, list[mathopt.Variable]] = {}
+    by_plot: dict[int, list[mathopt.Variable]] = {}
+    for var, r, p in zip(f, travel["region_id"], travel["plot"], strict=True):
+        by_region.setdefault(r, []).append(var)
+        by_plot.setdefault(int(p), []).append(var)
+    for r, amount in demand.items():
+        model.add_linear_constraint(mathopt.fast_sum(by_region.get(r, [])) <= float(amount))
+    for p, terms in by_plot.items():
+        model.add_linear_constraint(mathopt.fast_sum(terms) <= homes[p])
+    # Serve as much demand as possible, then at least cost (demand is met in full unless SHORTFALL).
+    cost = travel["cost_per_home"].to_numpy()
+    big = 1.0 + float(cost.max(initial=0.0)) * 2
+    model.minimize(mathopt.fast_sum((float(c) - big) * var for c, var in zip(cost, f, strict=True)))
+    res = mathopt.solve(model, mathopt.SolverType.HIGHS)
+    if res.termination.reason not in FEASIBLE:
+        raise SolverError(f"could not make the region flows integral: {res.termination}")
+    values = res.variable_values()
+    rows = [
+        {
+            "region_id": r,
+            "plot": int(p),
+            "homes": round(values[var]),
+            "cost_per_home": float(c),
+        }
+        for var, r, p, c in zip(f, travel["region_id"], travel["plot"], cost, strict=True)
+        if round(values[var]) > 0
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def evaluate_objective(inst: Instance, homes: np.ndarray, flows: pd.DataFrame) -> float:
+    """The scenario's objective recomputed from an allocation (what kpis.json reports)."""
+    if inst.scenario.objective == "min_cost":
+        return total_cost(inst, homes, flows)
+    return float(np.dot(inst.plots["suitability"].to_numpy(), homes))
+
+
+def total_cost(inst: Instance, homes: np.ndarray, flows: pd.DataFrame) -> float:
+    """Fixed costs of used plots + cost per home + travel costs."""
+    used = homes > 0
+    plots = inst.plots
+    cost = float(plots["fixed_cost"].to_numpy()[used].sum())
+    cost += float(np.dot(plots["cost_per_home"].to_numpy(), homes))
+    if not flows.empty:
+        cost += float((flows["homes"] * flows["cost_per_home"]).sum())
+    return cost
+
+
+def _status_name(reason: mathopt.TerminationReason) -> str:
+    return "OPTIMAL" if reason == mathopt.TerminationReason.OPTIMAL else "FEASIBLE"
+
+
+class AllocationModel:
+    """Allocate the homes of one instance; see the module docstring for the formulation."""
+
+    def __init__(self, instance: Instance, options: SolveOptions | None = None) -> None:
+        self.inst = instance
+        self.options = options or SolveOptions.from_scenario(instance)
+
+    def solve(self) -> Result:
+        """Solve, falling back to the most homes possible (SHORTFALL) when the target is out of
+        reach; never raises for an infeasible target, only for solver failures."""
+        inst, opts = self.inst, self.options
+        integer_flows = opts.backend == "cpsat"
+        started = time.perf_counter()
+        phases: list[dict[str, Any]] = []
+        eligible_cap = self._max_possible_homes()
+        status = None
+        main = None
+        res = None
+        if eligible_cap >= inst.scenario.target_homes:
+            main = build(inst, mode="target", integer_flows=integer_flows)
+            res = solve_built(main, opts)
+            phases.append(self._phase("target", res))
+            if res.termination.reason in FEASIBLE:
+                status = _status_name(res.termination.reason)
+            elif res.termination.reason not in INFEASIBLE:
+                raise SolverError(
+                    f"no allocation found within solver.time_limit_s={opts.time_limit_s} s "
+                    f"({res.termination.reason.name}); raise the time limit"
+                )
+        if status is None:
+            status, main, res = self._shortfall(phases, integer_flows)
+        assert main is not None and res is not None
+        result = self._result(main, res, status, phases, time.perf_counter() - started)
+        log.info(
+            "model: %s, %d homes, objective %.4f, gap %s, %.1f s",
+            result.status,
+            int(result.homes.sum()),
+            result.objective or 0.0,
+            f"{result.gap:.2e}" if result.gap is not None else "-",
+            result.solve_seconds,
+        )
+        return result
+
+    def _max_possible_homes(self) -> int:
+        plots = self.inst.plots
+        eligible = plots["eligible"].to_numpy()
+        fixed = plots["fixed_homes"].to_numpy(dtype=float)
+        cap = np.where(np.isnan(fixed), plots["capacity"].to_numpy(), fixed)
+        return int(cap[eligible].sum())
+
+    def _phase(self, name: str, res: mathopt.SolveResult) -> dict[str, Any]:
+        bounds = res.termination.objective_bounds
+        return {
+            "phase": name,
+            "termination": res.termination.reason.name,
+            "seconds": res.solve_time().total_seconds(),
+            "primal_bound": bounds.primal_bound,
+            "dual_bound": bounds.dual_bound,
+        }
+
+    def _shortfall(
+        self, phases: list[dict[str, Any]], integer_flows: bool
+    ) -> tuple[str, Built, mathopt.SolveResult]:
+        """Most homes possible, then the objective with that total fixed."""
+        inst, opts = self.inst, self.options
+        most = build(inst, mode="max_homes", integer_flows=integer_flows)
+        res = solve_built(most, opts)
+        phases.append(self._phase("max_homes", res))
+        if res.termination.reason in INFEASIBLE:
+            return "INFEASIBLE", most, res
+        if res.termination.reason not in FEASIBLE:
+            raise SolverError(
+                f"no allocation found within solver.time_limit_s={opts.time_limit_s} s "
+                f"({res.termination.reason.name}); raise the time limit"
+            )
+        homes, _ = _values(res, most.vars)
+        total = sum(homes.values()) * inst.module
+        fixed = build(inst, mode="fixed_total", total=total, integer_flows=integer_flows)
+        hint_values = _hint_from(res, most.vars)
+        mapping = {
+            **dict(zip(most.vars.modules.values(), fixed.vars.modules.values(), strict=True)),
+            **dict(zip(most.vars.used.values(), fixed.vars.used.values(), strict=True)),
+            **dict(zip(most.vars.support.values(), fixed.vars.support.values(), strict=True)),
+        }
+        hint = {mapping[var]: value for var, value in hint_values.items()}
+        res2 = solve_built(fixed, opts, hint=hint)
+        phases.append(self._phase("fixed_total", res2))
+        if res2.termination.reason not in FEASIBLE:
+            return "SHORTFALL", most, res
+        return "SHORTFALL", fixed, res2
+
+    def _result(
+        self,
+        built: Built,
+        res: mathopt.SolveResult,
+        status: str,
+        phases: list[dict[str, Any]],
+        seconds: float,
+    ) -> Result:
+        inst = self.inst
+        n = len(inst.plots)
+        homes = np.zeros(n, dtype=int)
+        support = np.zeros(n, dtype=int)
+        if status != "INFEASIBLE":
+            h, s = _values(res, built.vars)
+            for p, k in h.items():
+                homes[p] = k * inst.module
+            for p, value in s.items():
+                support[p] = value
+        assignments = _assignment_problem(
+            inst, {int(p): int(support[p]) for p in np.flatnonzero(support)}
+        )
+        flows = _flow_problem(inst, {int(p): int(homes[p]) for p in np.flatnonzero(homes)})
+        obj = evaluate_objective(inst, homes, flows) if status != "INFEASIBLE" else None
+        bound = None
+        if status in ("OPTIMAL", "FEASIBLE") or (
+            status == "SHORTFALL" and built.mode == "fixed_total"
+        ):
+            bound = float(res.termination.objective_bounds.dual_bound)
+            if not math.isfinite(bound):
+                bound = None
+        gap = None
+        if obj is not None and bound is not None:
+            gap = abs(bound - obj) / max(abs(obj), 1e-9)
+            if abs(bound - obj) <= 1e-9:
+                gap = 0.0
+        return Result(
+            status=status,
+            homes=homes,
+            support=support,
+            assignments=assignments,
+            flows=flows,
+            objective=obj,
+            best_bound=bound,
+            gap=gap,
+            solve_seconds=seconds,
+            solver=self.options.backend,
+            phases=phases,
+        )

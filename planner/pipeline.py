@@ -1,0 +1,173 @@
+"""Scenario file to run folder: load, build, solve, explain, check, write.
+
+Each stage is timed; the manifest records the seconds per stage, input checksums and versions so
+any run can be reproduced and audited.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from planner.errors import SolverError
+from planner.scenario import LAYER_KINDS, Scenario, load_scenario
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunOutcome:
+    """What a finished run returns to the CLI, batch runner and web app."""
+
+    out_dir: Path
+    kpis: dict[str, Any]
+    stage_seconds: dict[str, float]
+
+
+def load_layers(scenario: Scenario) -> dict[str, Any]:
+    """Read and validate every layer the scenario names (EPSG:28992)."""
+    from geodata.contract import load_layer
+
+    layers: dict[str, Any] = {}
+    for kind in LAYER_KINDS:
+        ref = getattr(scenario.layers, kind)
+        if ref is not None:
+            layers[kind] = load_layer(kind, scenario.layer_path(kind), layer=ref.layer, crs=ref.crs)
+    return layers
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def build_manifest(scenario: Scenario, stage_seconds: dict[str, float]) -> dict[str, Any]:
+    inputs = {}
+    for kind in LAYER_KINDS:
+        path = scenario.layer_path(kind)
+        if path is not None:
+            inputs[kind] = {
+                "path": str(path),
+                "sha256": _sha256(path),
+                "bytes": path.stat().st_size,
+            }
+    packages = [
+        "flexplan",
+        "ortools",
+        "geopandas",
+        "shapely",
+        "pyogrio",
+        "pyproj",
+        "pandas",
+        "numpy",
+        "pydantic",
+        "folium",
+    ]
+    return {
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "scenario": scenario.name,
+        "inputs": inputs,
+        "versions": {"python": platform.python_version(), **{p: _version(p) for p in packages}},
+        "solver": scenario.solver.model_dump(),
+        "seed": scenario.solver.seed,
+        "stage_seconds": stage_seconds,
+    }
+
+
+def apply_overrides(scenario: Scenario, overrides: dict[str, Any]) -> Scenario:
+    """A copy of the scenario with dotted-key overrides (``support.min_share=0.3``), validated."""
+    from planner.scenario import scenario_from_dict
+
+    data = scenario.model_dump(mode="json")
+    for key, value in overrides.items():
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                from planner.errors import ScenarioError
+
+                raise ScenarioError(f"override {key}: '{part}' is not a section")
+        node[parts[-1]] = value
+    return scenario_from_dict(
+        data, source=f"{scenario.name} (with overrides)", base_dir=scenario.base_dir
+    )
+
+
+def run_scenario(
+    scenario: Scenario | str | Path,
+    out_dir: str | Path,
+    *,
+    verbose: bool = False,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """Run one scenario end to end and write its run folder atomically."""
+    from planner.check import verify
+    from planner.explain import explain_shortfall, plot_reasons
+    from planner.export import write_run
+    from planner.instance import build_instance
+    from planner.kpis import compute_kpis
+    from planner.model import AllocationModel, SolveOptions
+
+    say = progress or (lambda _msg: None)
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[stage] = round(now - clock, 3)
+        clock = now
+
+    say("loading layers")
+    layers = load_layers(scenario)
+    lap("load")
+    say("building instance (reach pairs, scores)")
+    inst = build_instance(layers, scenario)
+    lap("instance")
+    say("solving")
+    options = SolveOptions.from_scenario(inst, verbose=verbose)
+    result = AllocationModel(inst, options).solve()
+    lap("solve")
+    if result.status in ("SHORTFALL", "INFEASIBLE"):
+        say("explaining the shortfall")
+        lines, binding = explain_shortfall(inst, result, options)
+        result = dataclasses.replace(result, explanation=lines, binding=binding)
+    reasons = plot_reasons(inst, result)
+    lap("explain")
+    problems = verify(inst, result)
+    if problems:
+        raise SolverError(
+            f"the solver's allocation breaks {len(problems)} rule(s), first: {problems[0]}"
+        )
+    lap("check")
+    kpis = compute_kpis(inst, result)
+    manifest = build_manifest(scenario, seconds)
+    say("writing results")
+    out = write_run(
+        Path(out_dir), inst=inst, result=result, kpis=kpis, reasons=reasons, manifest=manifest
+    )
+    return RunOutcome(out_dir=out, kpis=kpis, stage_seconds=manifest["stage_seconds"])

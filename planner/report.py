@@ -1,0 +1,806 @@
+"""Standalone HTML report of one allocation run: a Leaflet map plus KPI tables.
+
+The report is opened from a run folder, often without internet, so it must not fetch anything:
+folium's CDN links (Leaflet, jQuery, Bootstrap, awesome-markers) are switched off on the Map and
+Leaflet itself is inlined from the XStatic-Leaflet package. Only ``GeoJson`` layers with
+``CircleMarker`` points are used (no icon images) and a tile layer is added only when asked for.
+
+Every user-provided string (plot, service and buurt names and ids, the title, explanations) is
+treated as text. folium's ``GeoJsonTooltip``/``GeoJsonPopup`` insert values with ``innerHTML`` and
+``folium.Tooltip`` evaluates ``${...}`` in a JS template literal (CONVENTIONS §2), so neither is
+used: feature properties travel as JSON (folium's ``tojson`` escapes ``<``, ``>``, ``&`` and
+``'``) and popups are built by a small script with ``textContent``. Layer names and the tile
+attribution, which Leaflet inserts as HTML, are HTML-escaped; the page template autoescapes.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import logging
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import folium
+import geopandas as gpd
+import jinja2
+import numpy as np
+import pandas as pd
+import shapely
+from markupsafe import Markup, escape
+from xstatic.pkg import leaflet as _xstatic_leaflet
+
+log = logging.getLogger(__name__)
+
+__all__ = ["build_report", "leaflet_assets"]
+
+_WORK_CRS = "EPSG:28992"
+_DISPLAY_CRS = "EPSG:4326"  # lon/lat axis order: geopandas transforms with always_xy
+_SIMPLIFY_M = 5.0
+_DECIMALS = 6
+# Fallback view when there is nothing to fit: the European Netherlands (lat/lon).
+_NL_BOUNDS = ((50.75, 3.35), (53.55, 7.23))
+
+# ColorBrewer ramps, light to dark; fewer classes take the darker end so small fills stay visible.
+_HOMES_COLORS = ("#c6dbef", "#9ecae1", "#6baed6", "#3182bd", "#08519c")  # Blues
+_SHARE_COLORS = ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f")  # Purples
+_SERVICE_COLORS = (  # Dark2 (categorical), cycled when there are more types
+    "#1b9e77",
+    "#d95f02",
+    "#e7298a",
+    "#66a61e",
+    "#e6ab02",
+    "#a6761d",
+    "#7570b3",
+    "#666666",
+)
+_UNUSED_STYLE = {
+    "color": "#636363",
+    "weight": 1,
+    "dashArray": "4 3",
+    "fillColor": "#bdbdbd",
+    "fillOpacity": 0.35,
+}
+
+_SOURCE_MAP = re.compile(r"^//# sourceMappingURL=.*$", re.MULTILINE)
+_CSS_IMAGE = re.compile(r"url\((images/[\w.-]+\.png)\)")
+_TILE_URL = re.compile(r"^https?://[^\s\"'<>`]+$")
+
+_HELPER_JS = """
+var flexplan = (function () {
+  "use strict";
+  var num = new Intl.NumberFormat("nl-NL", {maximumFractionDigits: 2});
+  var pct = new Intl.NumberFormat("nl-NL", {style: "percent", maximumFractionDigits: 2});
+  function fmt(v) {
+    if (v === null || v === undefined || v === "") { return "-"; }
+    if (typeof v === "number") { return isFinite(v) ? num.format(v) : "-"; }
+    return String(v);
+  }
+  function share(v) { return typeof v === "number" ? pct.format(v) : "-"; }
+  function box(title, rows) {
+    var div = document.createElement("div");
+    var head = document.createElement("strong");
+    head.textContent = fmt(title);
+    div.appendChild(head);
+    var table = document.createElement("table");
+    table.className = "fp-popup";
+    rows.forEach(function (row) {
+      var tr = table.insertRow();
+      var th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = row[0];
+      tr.appendChild(th);
+      tr.insertCell().textContent = row[1];
+    });
+    div.appendChild(table);
+    return div;
+  }
+  function plot(feature, layer) {
+    var p = feature.properties;
+    layer.bindPopup(function () {
+      var rows = [["Kavel", fmt(p.pid)], ["Naam", fmt(p.nm)]];
+      if (p.h !== undefined) {
+        rows.push(["Woningen", fmt(p.h)], ["Met begeleiding", fmt(p.s)]);
+      }
+      rows.push(["Capaciteit", fmt(p.c)], ["Geschiktheid", fmt(p.q)]);
+      if (p.r !== undefined) { rows.push(["Reden niet gebruikt", fmt(p.r)]); }
+      return box(p.nm || p.pid, rows);
+    });
+  }
+  function service(feature, layer) {
+    var p = feature.properties;
+    layer.bindPopup(function () {
+      var cap = p.cap === null ? "onbeperkt" : fmt(p.cap);
+      return box(p.nm || p.sid, [
+        ["Voorziening", fmt(p.sid)], ["Type", fmt(p.t)],
+        ["Belasting / capaciteit", fmt(p.ld) + " / " + cap]
+      ]);
+    });
+  }
+  function buurt(feature, layer) {
+    var p = feature.properties;
+    layer.bindTooltip(function () {
+      return box(p.nm || p.bid, [
+        ["Buurt", fmt(p.bid)], ["Woningvoorraad", fmt(p.d)], ["Flexwoningen", fmt(p.h)],
+        ["Maximum", fmt(p.cap)], ["Flexaandeel", share(p.sh)]
+      ]);
+    }, {sticky: true});
+  }
+  return {plot: plot, service: service, buurt: buurt};
+})();
+"""
+
+_PAGE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
+    """<!DOCTYPE html>
+<html lang="nl">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="Flexplan; Leaflet {{ leaflet_version }}">
+<title>{{ title }} - Flexplan</title>
+<style>{{ leaflet_css }}</style>
+{{ map_header }}
+<style>
+html, body { height: 100%; margin: 0; }
+body { display: flex; flex-direction: column; font: 15px/1.4 system-ui, sans-serif;
+  color: #1a1a1a; }
+.fp-top { padding: 0.5rem 1rem; border-bottom: 1px solid #ccc; }
+.fp-top h1 { margin: 0; font-size: 1.3rem; }
+.fp-main { flex: 1; min-height: 0; display: grid; grid-template-columns: minmax(0, 1fr) 32rem; }
+.fp-scroll { overflow-x: auto; }
+.fp-map { position: relative; min-height: 24rem; background: #f4f4f0; }
+.fp-map .folium-map { position: absolute; inset: 0; background: #f4f4f0; }
+.fp-panel { overflow-y: auto; padding: 0 1rem 1rem; border-left: 1px solid #ccc; }
+.fp-panel h2 { font-size: 1.05rem; margin: 1rem 0 0.4rem; }
+.fp-kpis { display: grid; grid-template-columns: auto 1fr; gap: 0.15rem 1rem; margin: 0; }
+.fp-kpis dt { color: #444; }
+.fp-kpis dd { margin: 0; font-weight: 600; }
+.fp-table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
+.fp-table th, .fp-table td { border-bottom: 1px solid #ddd; padding: 0.2rem 0.4rem;
+  text-align: left; }
+.fp-table td.n, .fp-table th.n { text-align: right; font-variant-numeric: tabular-nums; }
+.fp-legend { position: absolute; right: 10px; bottom: 24px; z-index: 1000; max-width: 16rem;
+  background: rgba(255, 255, 255, 0.92); border: 1px solid #999; border-radius: 4px;
+  padding: 0.4rem 0.6rem; font-size: 0.8rem; }
+.fp-legend h3 { font-size: 0.8rem; margin: 0.3rem 0 0.1rem; }
+.fp-legend ul { list-style: none; margin: 0; padding: 0; }
+.fp-sw { display: inline-block; width: 1rem; height: 0.8rem; margin-right: 0.4rem;
+  vertical-align: middle; border: 1px solid #555; }
+.fp-dot { border-radius: 50%; width: 0.7rem; height: 0.7rem; }
+.fp-unused { background: #bdbdbd; border: 1px dashed #636363; }
+table.fp-popup th { text-align: left; padding-right: 0.6rem; font-weight: normal; color: #444; }
+@media (max-width: 60rem) {
+  body { display: block; height: auto; }
+  .fp-main { display: block; }
+  .fp-map { height: 65vh; }
+  .fp-panel { border-left: 0; }
+}
+</style>
+<script>{{ leaflet_js }}</script>
+<script>{{ helper_js }}</script>
+</head>
+<body>
+<header class="fp-top"><h1>{{ title }}</h1></header>
+<main class="fp-main">
+<section class="fp-map" aria-label="Kaart">
+{{ map_html }}
+<div class="fp-legend" role="region" aria-label="Legenda">
+{%- if homes_legend %}
+<h3>Gebruikte kavels: woningen</h3>
+<ul>{% for color, label in homes_legend %}
+<li><span class="fp-sw" style="background: {{ color }}"></span>{{ label }}</li>{% endfor %}
+</ul>
+{%- endif %}
+<ul><li><span class="fp-sw fp-unused"></span>Ongebruikte kavel</li></ul>
+{%- if service_legend %}
+<h3>Voorzieningen</h3>
+<ul>{% for color, label in service_legend %}
+<li><span class="fp-sw fp-dot" style="background: {{ color }}"></span>{{ label }}</li>
+{%- endfor %}
+</ul>
+{%- endif %}
+{%- if share_legend %}
+<h3>Buurt: flexaandeel</h3>
+<ul>{% for color, label in share_legend %}
+<li><span class="fp-sw" style="background: {{ color }}"></span>{{ label }}</li>{% endfor %}
+</ul>
+{%- endif %}
+</div>
+</section>
+<aside class="fp-panel">
+<h2>Kerncijfers</h2>
+<dl class="fp-kpis">{% for label, value in headline %}
+<dt>{{ label }}</dt><dd>{{ value }}</dd>{% endfor %}
+</dl>
+{%- if explanation %}
+<h2>Toelichting</h2>
+<ul>{% for sentence in explanation %}<li>{{ sentence }}</li>{% endfor %}</ul>
+{%- endif %}
+{%- for table in tables %}
+<h2 id="{{ table.key }}">{{ table.caption }}</h2>
+{%- if table.rows %}
+<div class="fp-scroll"><table class="fp-table" aria-labelledby="{{ table.key }}">
+<thead><tr>{% for head, numeric in table.columns %}
+<th scope="col"{% if numeric %} class="n"{% endif %}>{{ head }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in table.rows %}
+<tr>{% for cell in row %}<td{% if table.columns[loop.index0][1] %} class="n"{% endif %}>
+{{- cell }}</td>{% endfor %}</tr>{% endfor %}
+</tbody>
+</table></div>
+{%- else %}
+<p>-</p>
+{%- endif %}
+{%- endfor %}
+</aside>
+</main>
+<script>{{ map_script }}</script>
+</body>
+</html>
+"""
+)
+
+
+@dataclass(frozen=True)
+class _Table:
+    """One KPI table for the side panel: headings, which columns are numeric, formatted rows."""
+
+    key: str
+    caption: str
+    columns: tuple[tuple[str, bool], ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class _Ramp:
+    """A classed colour ramp: ``uppers[i]`` is the inclusive upper bound of class ``i``."""
+
+    uppers: tuple[float, ...]
+    colors: tuple[str, ...]
+
+    def color(self, value: float) -> str:
+        for upper, color in zip(self.uppers, self.colors, strict=True):
+            if value <= upper:
+                return color
+        return self.colors[-1]
+
+
+@functools.cache
+def leaflet_assets() -> tuple[str, str]:
+    """Return Leaflet's ``(js, css)`` from XStatic-Leaflet, ready to inline in a page.
+
+    Inlining keeps reports and the web app working offline without committing third-party code.
+    The source-map comment is dropped (it points at a file that is not there) and the control
+    images referenced by the CSS become data URIs, so nothing is fetched at all.
+
+    Returns
+    -------
+    tuple of str
+        The minified leaflet.js (with its licence header) and leaflet.css.
+    """
+    base = Path(_xstatic_leaflet.BASE_DIR)
+    js = _SOURCE_MAP.sub("", (base / "leaflet.js").read_text(encoding="utf-8"))
+    css = (base / "leaflet.css").read_text(encoding="utf-8")
+    css = _CSS_IMAGE.sub(lambda m: f"url({_data_uri(base / m.group(1))})", css)
+    for text, tag in ((js, "script"), (css, "style")):
+        if f"</{tag}" in text.lower():
+            raise RuntimeError(f"Leaflet asset contains '</{tag}' and cannot be inlined")
+    return js, css
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def build_report(
+    *,
+    title: str,
+    plots: gpd.GeoDataFrame,
+    services: gpd.GeoDataFrame,
+    buurten: gpd.GeoDataFrame | None,
+    kpis: Mapping[str, Any],
+    tiles_url: str | None = None,
+    tiles_attribution: str = "Kaartgegevens © Kadaster (PDOK)",
+) -> str:
+    """Render one allocation run as a self-contained HTML page (map, legend, KPI tables).
+
+    Parameters
+    ----------
+    title
+        Scenario or run title; shown as text.
+    plots
+        Candidate plots (EPSG:28992) with ``plot_id``, ``homes`` and ``selected``; ``name``,
+        ``support_homes``, ``capacity``, ``suitability`` and ``reason`` are shown when present.
+    services
+        Care and support services (points) with ``service_id``, ``type``, ``name``,
+        ``capacity`` (NaN = unlimited) and ``load``; one toggleable layer per type.
+    buurten
+        Optional buurt polygons with ``buurt_id``, ``name``, ``dwellings``, ``homes``, ``cap``;
+        only buurten with homes are drawn, shaded by flex share ``homes / dwellings``.
+    kpis
+        Run KPIs (see module tests for the shape); missing keys render as "-".
+    tiles_url
+        Optional XYZ tile URL (``{z}/{x}/{y}``) for a background map; without it the page makes
+        no network request at all.
+    tiles_attribution
+        Attribution shown for ``tiles_url``.
+
+    Returns
+    -------
+    str
+        The complete HTML document.
+    """
+    plot_view = _display_frame(plots, "plots")
+    service_view = _display_frame(services, "services")
+    buurt_view = None if buurten is None else _display_frame(_with_homes(buurten), "buurten")
+
+    fmap = _new_map(tiles_url, tiles_attribution)
+    share_ramp = _add_buurten(fmap, buurt_view) if buurt_view is not None else None
+    homes_ramp = _add_plots(fmap, plot_view)
+    service_colors = _add_services(fmap, service_view)
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    fmap.fit_bounds(_bounds(plot_view, service_view, buurt_view))
+
+    header, body, script = _map_parts(fmap)
+    js, css = leaflet_assets()
+    html = _PAGE.render(
+        title=str(title),
+        leaflet_version=_xstatic_leaflet.VERSION,
+        leaflet_css=Markup(css),
+        leaflet_js=Markup(js),
+        helper_js=Markup(_HELPER_JS),
+        map_header=Markup(header),
+        map_html=Markup(body),
+        map_script=Markup(script),
+        homes_legend=_homes_legend(homes_ramp),
+        share_legend=_share_legend(share_ramp),
+        service_legend=[(color, f"{kind} ({n})") for kind, (color, n) in service_colors.items()],
+        headline=_headline(kpis),
+        explanation=[str(s) for s in _as_list(kpis.get("explanation"))],
+        tables=[_region_table(kpis), _service_table(kpis), _plot_table(plots)],
+    )
+    log.info(
+        "report %r: %d plots, %d services, %d buurten drawn, %.0f kB",
+        title,
+        len(plot_view),
+        len(service_view),
+        0 if buurt_view is None else len(buurt_view),
+        len(html) / 1000,
+    )
+    return html
+
+
+# --- map -----------------------------------------------------------------------------------------
+
+
+def _new_map(tiles_url: str | None, tiles_attribution: str) -> folium.Map:
+    """A folium Map that loads nothing from CDNs and draws vectors on one canvas.
+
+    ``prefer_canvas`` keeps a national run (thousands of plots and services) responsive.
+    """
+    fmap = folium.Map(tiles=None, control_scale=False, prefer_canvas=True, zoom_control=True)
+    fmap.default_js = []  # instance attributes: folium's add_js_link mutates the class lists
+    fmap.default_css = []
+    if tiles_url is not None:
+        if not _TILE_URL.match(tiles_url) or not all(k in tiles_url for k in ("{z}", "{x}", "{y}")):
+            raise ValueError(
+                f"tiles_url must be an http(s) XYZ URL with {{z}}/{{x}}/{{y}}: {tiles_url!r}"
+            )
+        folium.TileLayer(
+            tiles=tiles_url,
+            attr=str(escape(tiles_attribution)),  # Leaflet inserts attributions as HTML
+            name="Achtergrondkaart",
+            max_zoom=19,
+        ).add_to(fmap)
+    return fmap
+
+
+def _map_parts(fmap: folium.Map) -> tuple[str, str, str]:
+    """Render the map into (head, body, script) fragments for our own page.
+
+    folium's viewport meta forbids zooming (``user-scalable=no``, a WCAG 1.4.4 failure); the page
+    template sets its own, so it is dropped here. The scale bar is added here, metric only.
+    """
+    root = fmap.get_root()
+    root.render()
+    header = re.sub(r'<meta name="viewport"[^>]*>', "", root.header.render())
+    # A metric-only scale bar (folium's control_scale=True adds miles too).
+    scale = f"\nL.control.scale({{imperial: false}}).addTo({fmap.get_name()});\n"
+    return header, root.html.render(), root.script.render() + scale
+
+
+def _add_plots(fmap: folium.Map, view: gpd.GeoDataFrame) -> _Ramp | None:
+    """Add unused (grey, dashed) and selected (coloured by homes) plot layers."""
+    selected = view["selected"].eq(True)
+    unused, used = view[~selected], view[selected]
+    if len(unused):
+        props = _plot_props(unused, with_homes=False)
+        _geojson(
+            _collection(unused.geometry, props),
+            name=f"Ongebruikte kavels ({len(unused)})",
+            style=lambda _feature: _UNUSED_STYLE,
+            on_each_feature="flexplan.plot",
+        ).add_to(fmap)
+    if not len(used):
+        return None
+    homes = pd.to_numeric(used["homes"], errors="coerce").fillna(0)
+    ramp = _int_ramp(float(homes.max()), _HOMES_COLORS)
+    props = _plot_props(used, with_homes=True)
+    _geojson(
+        _collection(used.geometry, props),
+        name=f"Gebruikte kavels ({len(used)})",
+        style=lambda feature: {
+            "color": "#08306b",
+            "weight": 1.5,
+            "fillColor": ramp.color(feature["properties"]["h"] or 0),
+            "fillOpacity": 0.85,
+        },
+        on_each_feature="flexplan.plot",
+    ).add_to(fmap)
+    return ramp
+
+
+def _add_services(fmap: folium.Map, view: gpd.GeoDataFrame) -> dict[str, tuple[str, int]]:
+    """Add one toggleable circle-marker layer per service type; return type -> (colour, count)."""
+    kinds = _text(view["type"]).fillna("onbekend")
+    legend: dict[str, tuple[str, int]] = {}
+    for i, kind in enumerate(sorted(kinds.unique())):
+        group = view[kinds == kind]
+        color = _SERVICE_COLORS[i % len(_SERVICE_COLORS)]
+        props = [
+            {"sid": sid, "nm": nm, "t": kind, "ld": _plain(ld), "cap": _plain(cap)}
+            for sid, nm, ld, cap in zip(
+                _text(group["service_id"]),
+                _text(group["name"]),
+                group["load"],
+                group["capacity"],
+                strict=True,
+            )
+        ]
+        style = {
+            "color": "#ffffff",
+            "weight": 1,
+            "fill": True,  # folium's CircleMarker options default to fill=False
+            "fillColor": color,
+            "fillOpacity": 0.95,
+        }
+        _geojson(
+            _collection(group.geometry, props),
+            name=f"Voorziening: {kind} ({len(group)})",
+            style=lambda _feature, style=style: style,
+            on_each_feature="flexplan.service",
+            marker=folium.CircleMarker(radius=5),
+        ).add_to(fmap)
+        legend[kind] = (color, len(group))
+    return legend
+
+
+def _add_buurten(fmap: folium.Map, view: gpd.GeoDataFrame) -> _Ramp | None:
+    """Add buurten with flex homes, shaded by flex share (homes per existing dwelling)."""
+    if not len(view):
+        return None
+    dwellings = pd.to_numeric(view["dwellings"], errors="coerce")
+    homes = pd.to_numeric(view["homes"], errors="coerce")
+    share = (homes / dwellings.where(dwellings > 0)).round(5)
+    max_share = float(share.max()) if share.notna().any() else 0.0
+    ramp = _Ramp(
+        uppers=tuple(max_share * k / len(_SHARE_COLORS) for k in range(1, len(_SHARE_COLORS) + 1)),
+        colors=_SHARE_COLORS,
+    )
+    props = [
+        {"bid": bid, "nm": nm, "d": _plain(d), "h": _plain(h), "cap": _plain(c), "sh": _plain(s)}
+        for bid, nm, d, h, c, s in zip(
+            _text(view["buurt_id"]),
+            _text(view["name"]),
+            dwellings,
+            homes,
+            view["cap"],
+            share,
+            strict=True,
+        )
+    ]
+    _geojson(
+        _collection(view.geometry, props),
+        name=f"Buurten met flexwoningen ({len(view)})",
+        style=lambda feature: {
+            "color": "#54278f",
+            "weight": 0.8,
+            "fillColor": "#ffffff"
+            if feature["properties"]["sh"] is None
+            else ramp.color(feature["properties"]["sh"]),
+            "fillOpacity": 0.45,
+        },
+        on_each_feature="flexplan.buurt",
+    ).add_to(fmap)
+    return ramp
+
+
+def _geojson(
+    data: dict[str, Any],
+    *,
+    name: str,
+    style: Callable[[dict[str, Any]], dict[str, Any]],
+    on_each_feature: str,
+    marker: folium.CircleMarker | None = None,
+) -> folium.GeoJson:
+    """A GeoJson layer whose name is HTML-escaped (Leaflet's layer control uses innerHTML)."""
+    return folium.GeoJson(
+        data,
+        name=str(escape(name)),
+        style_function=style,
+        on_each_feature=folium.JsCode(on_each_feature),
+        marker=marker,
+    )
+
+
+def _plot_props(view: gpd.GeoDataFrame, *, with_homes: bool) -> list[dict[str, Any]]:
+    """Short-keyed popup properties per plot; only what the popup shows, to keep pages small."""
+    suitability = pd.to_numeric(view["suitability"], errors="coerce").round(3)
+    columns = {
+        "pid": _text(view["plot_id"]),
+        "nm": _text(view["name"]),
+        "c": view["capacity"],
+        "q": suitability,
+    }
+    if with_homes:
+        columns |= {"h": view["homes"], "s": view["support_homes"]}
+    else:
+        columns["r"] = _text(view["reason"])
+    keys = list(columns)
+    return [
+        {key: _plain(value) for key, value in zip(keys, values, strict=True)}
+        for values in zip(*columns.values(), strict=True)
+    ]
+
+
+def _collection(geoms: gpd.GeoSeries, props: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A FeatureCollection with integer ids (folium's style switch keys) and rounded coordinates."""
+    features = [
+        {
+            "type": "Feature",
+            "id": i,
+            "geometry": shapely.geometry.mapping(geom),
+            "properties": prop,
+        }
+        for i, (geom, prop) in enumerate(zip(geoms, props, strict=True))
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _bounds(*views: gpd.GeoDataFrame | None) -> list[list[float]]:
+    """Fit to the plots; fall back to services, buurten, then the whole country."""
+    for view in views:
+        if view is not None and len(view):
+            west, south, east, north = view.total_bounds
+            return [[float(south), float(west)], [float(north), float(east)]]
+    return [list(_NL_BOUNDS[0]), list(_NL_BOUNDS[1])]
+
+
+# --- data preparation ----------------------------------------------------------------------------
+
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "plots": (
+        "plot_id",
+        "name",
+        "homes",
+        "support_homes",
+        "selected",
+        "capacity",
+        "suitability",
+        "reason",
+    ),
+    "services": ("service_id", "type", "name", "capacity", "load"),
+    "buurten": ("buurt_id", "name", "dwellings", "homes", "cap"),
+}
+
+
+def _display_frame(gdf: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
+    """Reduce a layer to the shown columns and display geometry (simplified, WGS84, rounded).
+
+    Missing optional columns become empty so a partial layer still renders; geometry is
+    simplified in metres (RD New) before reprojection so the tolerance means the same everywhere.
+    """
+    if gdf.crs is None:
+        raise ValueError(f"{layer} has no CRS; expected {_WORK_CRS}")
+    columns = _COLUMNS[layer]
+    frame = pd.DataFrame(
+        {
+            c: gdf[c] if c in gdf.columns else pd.Series(None, index=gdf.index, dtype=object)
+            for c in columns
+        }
+    )
+    geoms = gdf.geometry.to_crs(_WORK_CRS)
+    if layer == "services":
+        geoms = geoms.where(geoms.geom_type == "Point", geoms.representative_point())
+    else:
+        geoms = geoms.simplify(_SIMPLIFY_M, preserve_topology=True)
+    geoms = geoms.to_crs(_DISPLAY_CRS)
+    rounded = shapely.transform(geoms.values, lambda xy: np.round(xy, _DECIMALS))
+    view = gpd.GeoDataFrame(
+        frame, geometry=gpd.GeoSeries(rounded, index=gdf.index), crs=_DISPLAY_CRS
+    )
+    keep = ~(view.geometry.isna() | view.geometry.is_empty)
+    if not keep.all():
+        log.warning("report: %d %s without geometry are not drawn", int((~keep).sum()), layer)
+    return view[keep]
+
+
+def _with_homes(buurten: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Only buurten that receive homes are drawn: a national map has ~13,000 buurten."""
+    if "homes" not in buurten.columns:
+        return buurten.iloc[0:0]
+    return buurten[pd.to_numeric(buurten["homes"], errors="coerce").fillna(0) > 0]
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """User strings as ``str`` (ids may be numbers), missing values as ``None``."""
+    return (
+        series.astype(object)
+        .where(series.notna(), None)
+        .map(lambda v: None if v is None else str(v))
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe scalar: numpy numbers to Python, NaN/inf/NA to ``None``."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return str(value)
+
+
+# --- legend and tables ---------------------------------------------------------------------------
+
+
+def _int_ramp(max_value: float, palette: tuple[str, ...]) -> _Ramp:
+    """Equal-interval integer classes from 1 to ``max_value``, at most ``len(palette)`` of them."""
+    step = max(1, math.ceil(max_value / len(palette)))
+    count = max(1, min(len(palette), math.ceil(max_value / step)))
+    return _Ramp(
+        uppers=tuple(float(step * k) for k in range(1, count + 1)),
+        colors=palette[len(palette) - count :],
+    )
+
+
+def _homes_legend(ramp: _Ramp | None) -> list[tuple[str, str]]:
+    if ramp is None:
+        return []
+    lowers = [1.0, *(u + 1 for u in ramp.uppers[:-1])]
+    return [
+        (color, _fmt(int(lo)) if lo == up else f"{_fmt(int(lo))}-{_fmt(int(up))}")
+        for color, lo, up in zip(ramp.colors, lowers, ramp.uppers, strict=True)
+    ]
+
+
+def _share_legend(ramp: _Ramp | None) -> list[tuple[str, str]]:
+    if ramp is None:
+        return []
+    digits = 1 if ramp.uppers[-1] >= 0.01 else 2
+    lowers = [0.0, *ramp.uppers[:-1]]
+    return [
+        (color, f"{_pct(lo, digits)} - {_pct(up, digits)}")
+        for color, lo, up in zip(ramp.colors, lowers, ramp.uppers, strict=True)
+    ]
+
+
+def _headline(kpis: Mapping[str, Any]) -> list[tuple[str, str]]:
+    homes = _fmt(kpis.get("homes"))
+    target = _fmt(kpis.get("target_homes"))
+    seconds = _fmt(kpis.get("solve_seconds"), digits=1)
+    return [
+        ("Status", _fmt(kpis.get("status"))),
+        ("Flexwoningen", f"{homes} van {target}"),
+        ("Met begeleiding", _fmt(kpis.get("support_homes"))),
+        ("Kavels gebruikt", _fmt(kpis.get("plots_used"))),
+        ("Doelwaarde", _fmt(kpis.get("objective"), digits=2)),
+        ("Beste grens", _fmt(kpis.get("best_bound"), digits=2)),
+        ("Optimaliteitsgat", _pct(kpis.get("gap"), 2)),
+        ("Rekentijd", seconds if seconds == "-" else f"{seconds} s"),
+    ]
+
+
+def _region_table(kpis: Mapping[str, Any]) -> _Table:
+    return _kpi_table(
+        kpis.get("per_region"),
+        key="fp-regions",
+        caption="Per regio",
+        columns=(
+            ("region_id", "Regio", False),
+            ("name", "Naam", False),
+            ("homes", "Woningen", True),
+            ("min_homes", "Minimum", True),
+            ("max_homes", "Maximum", True),
+        ),
+    )
+
+
+def _service_table(kpis: Mapping[str, Any]) -> _Table:
+    return _kpi_table(
+        kpis.get("per_service_type"),
+        key="fp-services",
+        caption="Per type voorziening",
+        columns=(
+            ("type", "Type", False),
+            ("services", "Aantal", True),
+            ("capacity", "Capaciteit", True),
+            ("load", "Belasting", True),
+            ("support_homes_in_reach", "Begeleide woningen in bereik", True),
+        ),
+    )
+
+
+def _kpi_table(
+    rows: Any, *, key: str, caption: str, columns: tuple[tuple[str, str, bool], ...]
+) -> _Table:
+    """Format a list of KPI dicts; rows that are not dicts are skipped, missing cells are "-"."""
+    body = tuple(
+        tuple(_fmt(row.get(field)) for field, _head, _numeric in columns)
+        for row in _as_list(rows)
+        if isinstance(row, Mapping)
+    )
+    return _Table(key, caption, tuple((head, numeric) for _f, head, numeric in columns), body)
+
+
+def _plot_table(plots: gpd.GeoDataFrame) -> _Table:
+    """The used plots as a table: the map's text alternative (WCAG 1.1.1)."""
+    fields = (
+        ("plot_id", "Kavel", False),
+        ("name", "Naam", False),
+        ("homes", "Woningen", True),
+        ("support_homes", "Begeleid", True),
+        ("capacity", "Capaciteit", True),
+        ("suitability", "Geschiktheid", True),
+    )
+    used = plots[plots["selected"].eq(True)] if "selected" in plots.columns else plots.iloc[0:0]
+    if "homes" in used.columns:
+        used = used.sort_values("homes", ascending=False, kind="stable")
+    rows = tuple(
+        tuple(
+            _fmt(row.get(field), digits=2 if field == "suitability" else 0)
+            for field, _h, _n in fields
+        )
+        for row in used.drop(columns=used.geometry.name).to_dict("records")
+    )
+    return _Table("fp-plots", "Gebruikte kavels", tuple((h, n) for _f, h, n in fields), rows)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        return []
+    return list(value)
+
+
+def _fmt(value: Any, *, digits: int = 0) -> str:
+    """Dutch number formatting (``12.345,6``); missing or unusable values become "-"."""
+    if value is None or value is pd.NA:
+        return "-"
+    if isinstance(value, bool | np.bool_):
+        return "ja" if value else "nee"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}".replace(",", ".")
+    if isinstance(value, float | np.floating):
+        if math.isnan(value):
+            return "-"
+        if math.isinf(value):
+            return "onbeperkt"
+        if digits == 0 and float(value).is_integer():
+            return _fmt(int(value))
+        return f"{float(value):,.{max(digits, 1)}f}".translate(str.maketrans(",.", ".,"))
+    text = str(value)
+    return text if text else "-"
+
+
+def _pct(value: Any, digits: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        return "-"
+    if not math.isfinite(value):
+        return "-"
+    return f"{_fmt(float(value) * 100, digits=digits)}%"

@@ -1,0 +1,273 @@
+"""The model on tiny hand-made instances whose optimum is known by hand.
+
+Each constraint family gets a case where it shapes the optimum and a case where it makes the
+target impossible (SHORTFALL with that family named in the explanation).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from planner.explain import explain_shortfall
+from planner.model import AllocationModel, SolveOptions
+from tests.factories import make_instance
+
+REACH = {"min_share": 0.25, "max_share_per_plot": 0.5, "reach_m": {"huisarts": 1000}}
+
+
+def solve(inst, **options):
+    return AllocationModel(inst, SolveOptions.from_scenario(inst, **options)).solve()
+
+
+def test_picks_most_suitable_plots_and_fills_remainder():
+    inst = make_instance(
+        [
+            {"capacity": 6, "suitability": 0.9},
+            {"capacity": 6, "suitability": 0.5},
+            {"capacity": 6, "suitability": 0.7},
+        ],
+        target_homes=10,
+    )
+    r = solve(inst)
+    assert r.status == "OPTIMAL"
+    assert r.homes.tolist() == [6, 0, 4]
+    assert r.objective == pytest.approx(6 * 0.9 + 4 * 0.7)
+    assert r.gap == pytest.approx(0.0)
+
+
+def test_min_homes_forbids_small_remainders():
+    # 10 homes: a 4-home remainder on plot 2 is below its minimum of 5, so 5 + 5 on plots 0/2.
+    inst = make_instance(
+        [
+            {"capacity": 6, "suitability": 0.9},
+            {"capacity": 6, "suitability": 0.1},
+            {"capacity": 6, "suitability": 0.7, "min_homes": 5},
+        ],
+        target_homes=10,
+    )
+    r = solve(inst)
+    assert r.homes.tolist() == [5, 0, 5]
+
+
+def test_module_homes_rounds_to_multiples():
+    inst = make_instance(
+        [{"capacity": 10, "suitability": 0.9}, {"capacity": 10, "suitability": 0.5}],
+        target_homes=12,
+        defaults={"module_homes": 4, "min_homes": 4},
+    )
+    r = solve(inst)
+    assert r.homes.tolist() == [8, 4]
+    assert all(h % 4 == 0 for h in r.homes)
+
+
+def test_fixed_homes_are_kept_even_on_worse_plots():
+    inst = make_instance(
+        [
+            {"capacity": 10, "suitability": 0.9},
+            {"capacity": 10, "suitability": 0.1, "fixed_homes": 3.0},
+        ],
+        target_homes=10,
+    )
+    assert solve(inst).homes.tolist() == [7, 3]
+
+
+def test_support_homes_need_reach_and_respect_capacity_and_mix():
+    inst = make_instance(
+        [{"capacity": 8, "suitability": 0.9}, {"capacity": 8, "suitability": 0.5}],
+        services=[{"type": "huisarts", "capacity": 2}, {"type": "huisarts"}],
+        pairs=[(0, 0, "huisarts", 100.0), (1, 1, "huisarts", 50.0)],
+        target_homes=12,
+        support=REACH,
+    )
+    r = solve(inst)
+    assert r.status == "OPTIMAL"
+    # 3 support homes needed (25% of 12); plot 0 has a GP with room for 2 only.
+    assert r.total_support >= 3
+    assert r.support[0] <= 2
+    assert r.support[1] <= r.homes[1] * 0.5
+    assert r.homes.tolist() == [8, 4]
+    assigned = r.assignments.groupby("plot")["residents"].sum().to_dict()
+    assert assigned == {p: int(s) for p, s in enumerate(r.support) if s}
+
+
+def test_care_reach_shortfall_is_explained():
+    # Only plot 0 reaches a GP, with room for 1 resident: at most 4 homes keep the 25% share.
+    inst = make_instance(
+        [{"capacity": 8, "suitability": 0.9}, {"capacity": 8, "suitability": 0.5}],
+        services=[{"type": "huisarts", "capacity": 1}],
+        pairs=[(0, 0, "huisarts", 100.0)],
+        target_homes=12,
+        support=REACH,
+    )
+    r = solve(inst)
+    assert r.status == "SHORTFALL"
+    assert r.total_homes == 4
+    lines, binding = explain_shortfall(inst, r, SolveOptions.from_scenario(inst))
+    families = {b["family"] for b in binding}
+    assert {"service_capacity", "support_share"} <= families
+    assert "Only 4 of the 12 homes" in lines[0]
+
+
+def test_buurt_cap_spreads_homes():
+    inst = make_instance(
+        [
+            {"capacity": 10, "suitability": 0.9, "buurt_id": "B1"},
+            {"capacity": 10, "suitability": 0.8, "buurt_id": "B1"},
+            {"capacity": 10, "suitability": 0.5, "buurt_id": "B2"},
+        ],
+        buurten=[
+            {"buurt_id": "B1", "name": None, "dwellings": 200, "cap": 12},
+            {"buurt_id": "B2", "name": None, "dwellings": 400, "cap": 20},
+        ],
+        target_homes=18,
+    )
+    r = solve(inst)
+    assert r.homes[:2].sum() == 12
+    assert r.homes.tolist() == [10, 2, 6]
+
+
+def test_buurt_cap_shortfall_names_the_buurt():
+    inst = make_instance(
+        [{"capacity": 10, "buurt_id": "B1"}, {"capacity": 10, "buurt_id": "B1"}],
+        buurten=[{"buurt_id": "B1", "name": None, "dwellings": 200, "cap": 12}],
+        target_homes=18,
+    )
+    r = solve(inst)
+    assert r.status == "SHORTFALL"
+    assert r.total_homes == 12
+    _, binding = explain_shortfall(inst, r, SolveOptions.from_scenario(inst))
+    assert binding == [
+        {"family": "neighbourhood", "homes_added": 6, "where": "buurten at their cap: B1"}
+    ]
+
+
+def test_region_minimum_forces_homes_into_a_region():
+    inst = make_instance(
+        [
+            {"capacity": 10, "suitability": 0.9, "region_id": "R1"},
+            {"capacity": 10, "suitability": 0.2, "region_id": "R2"},
+        ],
+        regions=[{"region_id": "R1"}, {"region_id": "R2", "min_homes": 4}],
+        target_homes=10,
+    )
+    assert solve(inst).homes.tolist() == [6, 4]
+
+
+def test_region_maximum_too_low_is_a_shortfall():
+    inst = make_instance(
+        [{"capacity": 10, "region_id": "R1"}],
+        regions=[{"region_id": "R1", "max_homes": 7}],
+        target_homes=10,
+    )
+    r = solve(inst)
+    assert (r.status, r.total_homes) == ("SHORTFALL", 7)
+
+
+def test_groups_allow_one_alternative():
+    inst = make_instance(
+        [
+            {"capacity": 10, "suitability": 0.9, "group": "G"},
+            {"capacity": 10, "suitability": 0.8, "group": "G"},
+            {"capacity": 10, "suitability": 0.1},
+        ],
+        target_homes=15,
+    )
+    assert solve(inst).homes.tolist() == [10, 0, 5]
+
+
+def test_min_cost_uses_fixed_and_per_home_costs():
+    inst = make_instance(
+        [
+            {"capacity": 10, "fixed_cost": 1000.0, "cost_per_home": 10.0},
+            {"capacity": 10, "fixed_cost": 0.0, "cost_per_home": 50.0},
+            {"capacity": 10, "fixed_cost": 100.0, "cost_per_home": 20.0},
+        ],
+        target_homes=12,
+        objective="min_cost",
+    )
+    r = solve(inst)
+    # plot 2 full (300) + plot 1 two homes (100) = 400 beats any use of plot 0 (>= 1000).
+    assert r.homes.tolist() == [0, 2, 10]
+    assert r.objective == pytest.approx(400.0)
+
+
+def test_budget_limits_homes():
+    inst = make_instance(
+        [{"capacity": 10, "cost_per_home": 100.0}],
+        target_homes=10,
+        budget_eur=750.0,
+    )
+    r = solve(inst)
+    assert (r.status, r.total_homes) == ("SHORTFALL", 7)
+
+
+def test_demand_served_over_travel_pairs_at_least_cost():
+    # Classic capacitated facility location: two customers, two facilities.
+    inst = make_instance(
+        [{"capacity": 10, "fixed_cost": 100.0}, {"capacity": 10, "fixed_cost": 100.0}],
+        regions=[{"region_id": "C1", "demand": 6}, {"region_id": "C2", "demand": 6}],
+        travel=[("C1", 0, 1.0), ("C1", 1, 5.0), ("C2", 0, 4.0), ("C2", 1, 1.0)],
+        target_homes=12,
+        objective="min_cost",
+    )
+    r = solve(inst)
+    # Both open: 200 + 6 + 6 = 212; one open: 100 + capacity 10 < 12 impossible.
+    assert r.objective == pytest.approx(212.0)
+    assert sorted(r.flows[["region_id", "plot", "homes"]].itertuples(index=False, name=None)) == [
+        ("C1", 0, 6),
+        ("C2", 1, 6),
+    ]
+
+
+def test_ineligible_plots_get_no_homes():
+    inst = make_instance(
+        [
+            {"capacity": 10, "suitability": 0.9, "eligible": False, "reason": "exclusion"},
+            {"capacity": 10, "suitability": 0.1},
+        ],
+        target_homes=5,
+    )
+    assert solve(inst).homes.tolist() == [0, 5]
+
+
+def test_target_above_all_capacity_is_shortfall_not_crash():
+    inst = make_instance([{"capacity": 10}, {"capacity": 5}], target_homes=100)
+    r = solve(inst)
+    assert (r.status, r.total_homes) == ("SHORTFALL", 15)
+    lines, _ = explain_shortfall(inst, r, SolveOptions.from_scenario(inst))
+    assert any("hold only 15 homes" in line for line in lines)
+
+
+@pytest.mark.parametrize("backend", ["highs", "scip", "cpsat"])
+def test_same_model_on_every_backend(backend):
+    inst = make_instance(
+        [{"capacity": 8, "suitability": 0.9}, {"capacity": 8, "suitability": 0.5}],
+        services=[{"type": "huisarts", "capacity": 2}, {"type": "huisarts"}],
+        pairs=[(0, 0, "huisarts", 100.0), (1, 1, "huisarts", 50.0)],
+        target_homes=12,
+        support=REACH,
+    )
+    r = solve(inst, backend=backend)
+    assert r.homes.tolist() == [8, 4]
+    assert r.objective == pytest.approx(8 * 0.9 + 4 * 0.5)
+
+
+def test_deterministic_with_ties():
+    plots = [{"capacity": 5, "suitability": 0.5} for _ in range(6)]
+    a = solve(make_instance(plots, target_homes=15))
+    b = solve(make_instance(plots, target_homes=15))
+    assert np.array_equal(a.homes, b.homes)
+
+
+def test_model_import_loads_no_web_map_or_file_reader():
+    code = (
+        "import sys, planner.model, planner.explain, planner.check; "
+        "bad = [m for m in ('flask', 'folium', 'pyogrio', 'fiona') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    import subprocess
+
+    subprocess.run([sys.executable, "-c", code], check=True)
