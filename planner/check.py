@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 
-from planner.instance import Instance
+from planner.instance import Instance, sum_by
 from planner.result import Result
 
 EPS = 1e-6
@@ -64,22 +63,43 @@ def _care_rules(inst: Instance, r: Result) -> list[str]:
 
 def _area_rules(inst: Instance, r: Result) -> list[str]:
     out = []
-    homes = pd.Series(r.homes)
     if not inst.buurten.empty:
-        load = homes.groupby(inst.plots["buurt_id"].to_numpy()).sum()
+        load = sum_by(inst.plots["buurt_id"], r.homes)
         for row in inst.buurten.itertuples(index=False):
             if load.get(row.buurt_id, 0) > row.cap:
                 out.append(f"buurt {row.buurt_id}: {load[row.buurt_id]} homes > cap {row.cap}")
     if not inst.regions.empty:
-        load = homes.groupby(inst.plots["region_id"].to_numpy()).sum()
+        load = sum_by(inst.plots["region_id"], r.homes)
         for row in inst.regions.itertuples(index=False):
             h = load.get(row.region_id, 0)
             if not np.isnan(row.min_homes) and h < row.min_homes - EPS:
                 out.append(f"region {row.region_id}: {h} homes < min {row.min_homes}")
             if not np.isnan(row.max_homes) and h > row.max_homes + EPS:
                 out.append(f"region {row.region_id}: {h} homes > max {row.max_homes}")
-    groups = pd.Series(r.homes > 0).groupby(inst.plots["group"].to_numpy()).sum()
+    groups = sum_by(inst.plots["group"], r.homes > 0)
     out += [f"group {g}: {n} plots used" for g, n in groups.items() if g and n > 1]
+    return out
+
+
+def _demand_rules(inst: Instance, r: Result) -> list[str]:
+    out = []
+    if r.flows.empty:
+        return out
+    pairs = set(zip(inst.travel["region_id"], inst.travel["plot"], strict=True))
+    for row in r.flows.itertuples(index=False):
+        if (row.region_id, row.plot) not in pairs:
+            out.append(f"flow {row.region_id} -> plot {row.plot} is not a listed travel pair")
+    served = r.flows.groupby("region_id")["homes"].sum()
+    for row in inst.regions.itertuples(index=False):
+        demand = 0 if np.isnan(row.demand) else row.demand
+        got = served.get(row.region_id, 0)
+        short = r.status == "SHORTFALL"
+        if got > demand + EPS or (not short and abs(got - demand) > EPS):
+            out.append(f"region {row.region_id}: {got} homes of demand served, demand {demand}")
+    into = r.flows.groupby("plot")["homes"].sum()
+    for p, value in into.items():
+        if value > r.homes[p]:
+            out.append(f"plot {inst.plots.at[p, 'plot_id']}: flows {value} > homes {r.homes[p]}")
     return out
 
 
@@ -88,6 +108,7 @@ def verify(inst: Instance, r: Result) -> list[str]:
     if r.status == "INFEASIBLE":
         return [] if r.total_homes == 0 else ["INFEASIBLE result with homes placed"]
     out = _plot_rules(inst, r) + _care_rules(inst, r) + _area_rules(inst, r)
+    out += _demand_rules(inst, r)
     target = inst.scenario.target_homes
     if r.status in ("OPTIMAL", "FEASIBLE") and r.total_homes != target:
         out.append(f"{r.total_homes} homes placed, target is {target}")

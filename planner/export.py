@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from planner.instance import Instance
+from planner.instance import Instance, sum_by
 from planner.result import Result
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def buurten_frame(inst: Instance, result: Result) -> gpd.GeoDataFrame | None:
     layer = inst.geo.get("neighbourhoods")
     if layer is None or inst.buurten.empty:
         return None
-    homes = pd.Series(result.homes).groupby(inst.plots["buurt_id"].to_numpy()).sum()
+    homes = sum_by(inst.plots["buurt_id"], result.homes)
     frame = inst.buurten.copy()
     frame["homes"] = frame["buurt_id"].map(homes).fillna(0).astype("int64")
     frame["share"] = np.where(frame["dwellings"] > 0, frame["homes"] / frame["dwellings"], 0.0)

@@ -64,6 +64,13 @@ class Instance:
         return list(self.scenario.support.reach_m)
 
 
+def sum_by(keys: Any, values: Any) -> pd.Series:
+    """Sum values per id, skipping missing ids (None or NaN, whatever the column dtype)."""
+    keys = np.asarray(keys, dtype=object)
+    mask = np.array([isinstance(k, str) and k != "" for k in keys], dtype=bool)
+    return pd.Series(np.asarray(values)[mask]).groupby(keys[mask].astype(str)).sum()
+
+
 def _floor(value: float) -> int:
     return math.floor(value + EPS)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from planner.instance import Instance
+from planner.instance import Instance, sum_by
 from planner.model import total_cost
 from planner.result import Result
 
@@ -19,7 +18,7 @@ def _num(value: float) -> float | None:
 def per_region(inst: Instance, result: Result) -> list[dict[str, Any]]:
     if inst.regions.empty:
         return []
-    homes = pd.Series(result.homes).groupby(inst.plots["region_id"].to_numpy()).sum()
+    homes = sum_by(inst.plots["region_id"], result.homes)
     return [
         {
             "region_id": row.region_id,

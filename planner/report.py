@@ -42,6 +42,7 @@ _WORK_CRS = "EPSG:28992"
 _DISPLAY_CRS = "EPSG:4326"  # lon/lat axis order: geopandas transforms with always_xy
 _SIMPLIFY_M = 5.0
 _DECIMALS = 6
+_SHOW_SERVICES_MAX = 1_000
 # Fallback view when there is nothing to fit: the European Netherlands (lat/lon).
 _NL_BOUNDS = ((50.75, 3.35), (53.55, 7.23))
 
@@ -339,8 +340,10 @@ def build_report(
 
     fmap = _new_map(tiles_url, tiles_attribution)
     share_ramp = _add_buurten(fmap, buurt_view) if buurt_view is not None else None
+    # Services below plots; a national run has thousands, which would hide the plots until the
+    # user zooms in, so then they start switched off (the layer control turns them on).
+    service_colors = _add_services(fmap, service_view, show=len(service_view) <= _SHOW_SERVICES_MAX)
     homes_ramp = _add_plots(fmap, plot_view)
-    service_colors = _add_services(fmap, service_view)
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.fit_bounds(_bounds(plot_view, service_view, buurt_view))
 
@@ -443,7 +446,9 @@ def _add_plots(fmap: folium.Map, view: gpd.GeoDataFrame) -> _Ramp | None:
     return ramp
 
 
-def _add_services(fmap: folium.Map, view: gpd.GeoDataFrame) -> dict[str, tuple[str, int]]:
+def _add_services(
+    fmap: folium.Map, view: gpd.GeoDataFrame, *, show: bool
+) -> dict[str, tuple[str, int]]:
     """Add one toggleable circle-marker layer per service type; return type -> (colour, count)."""
     kinds = _text(view["type"]).fillna("onbekend")
     legend: dict[str, tuple[str, int]] = {}
@@ -472,7 +477,8 @@ def _add_services(fmap: folium.Map, view: gpd.GeoDataFrame) -> dict[str, tuple[s
             name=f"Voorziening: {kind} ({len(group)})",
             style=lambda _feature, style=style: style,
             on_each_feature="flexplan.service",
-            marker=folium.CircleMarker(radius=5),
+            marker=folium.CircleMarker(radius=4),
+            show=show,
         ).add_to(fmap)
         legend[kind] = (color, len(group))
     return legend
@@ -525,6 +531,7 @@ def _geojson(
     style: Callable[[dict[str, Any]], dict[str, Any]],
     on_each_feature: str,
     marker: folium.CircleMarker | None = None,
+    show: bool = True,
 ) -> folium.GeoJson:
     """A GeoJson layer whose name is HTML-escaped (Leaflet's layer control uses innerHTML)."""
     return folium.GeoJson(
@@ -533,6 +540,7 @@ def _geojson(
         style_function=style,
         on_each_feature=folium.JsCode(on_each_feature),
         marker=marker,
+        show=show,
     )
 
 
@@ -574,8 +582,9 @@ def _bounds(*views: gpd.GeoDataFrame | None) -> list[list[float]]:
     """Fit to the plots; fall back to services, buurten, then the whole country."""
     for view in views:
         if view is not None and len(view):
-            west, south, east, north = view.total_bounds
-            return [[float(south), float(west)], [float(north), float(east)]]
+            west, south, east, north = (float(v) for v in view.total_bounds)
+            pad = 0.002 if (east - west) < 0.002 and (north - south) < 0.002 else 0.0  # one point
+            return [[south - pad, west - pad], [north + pad, east + pad]]
     return [list(_NL_BOUNDS[0]), list(_NL_BOUNDS[1])]
 
 

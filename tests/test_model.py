@@ -6,11 +6,15 @@ target impossible (SHORTFALL with that family named in the explanation).
 
 from __future__ import annotations
 
+import itertools
 import sys
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from planner.check import verify
 from planner.explain import explain_shortfall
 from planner.model import AllocationModel, SolveOptions
 from tests.factories import make_instance
@@ -19,7 +23,9 @@ REACH = {"min_share": 0.25, "max_share_per_plot": 0.5, "reach_m": {"huisarts": 1
 
 
 def solve(inst, **options):
-    return AllocationModel(inst, SolveOptions.from_scenario(inst, **options)).solve()
+    result = AllocationModel(inst, SolveOptions.from_scenario(inst, **options)).solve()
+    assert verify(inst, result) == []
+    return result
 
 
 def test_picks_most_suitable_plots_and_fills_remainder():
@@ -271,3 +277,50 @@ def test_model_import_loads_no_web_map_or_file_reader():
     import subprocess
 
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _brute_force(caps, mins, scores, buurt, buurt_cap, target):
+    """Best objective over every allocation (None when the target is out of reach)."""
+    best = None
+    ranges = [[0, *range(m, c + 1)] if m <= c else [0] for c, m in zip(caps, mins, strict=True)]
+    for homes in itertools.product(*ranges):
+        if sum(homes) != target:
+            continue
+        if sum(h for h, b in zip(homes, buurt, strict=True) if b) > buurt_cap:
+            continue
+        value = sum(h * s for h, s in zip(homes, scores, strict=True))
+        best = value if best is None else max(best, value)
+    return best
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.lists(
+        st.tuples(st.integers(0, 7), st.integers(1, 4), st.integers(1, 9), st.booleans()),
+        min_size=1,
+        max_size=4,
+    ),
+    target=st.integers(0, 20),
+    buurt_cap=st.integers(0, 12),
+)
+def test_matches_brute_force_on_random_tiny_instances(data, target, buurt_cap):
+    caps, mins, scores, in_buurt = zip(*data, strict=True)
+    scores = [s / 10 for s in scores]
+    inst = make_instance(
+        [
+            {"capacity": c, "min_homes": m, "suitability": s, "buurt_id": "B" if b else None}
+            for c, m, s, b in zip(caps, mins, scores, in_buurt, strict=True)
+        ],
+        buurten=[{"buurt_id": "B", "name": None, "dwellings": 100, "cap": buurt_cap}],
+        target_homes=target,
+    )
+    # With the model's capacities: a plot whose capacity is below its minimum is ineligible.
+    inst.plots["eligible"] = inst.plots["capacity"] >= inst.plots["min_homes"]
+    result = solve(inst)
+    best = _brute_force(caps, mins, scores, in_buurt, buurt_cap, target)
+    if best is None:
+        assert result.status == "SHORTFALL"
+        assert result.total_homes < target
+    else:
+        assert result.status == "OPTIMAL"
+        assert result.objective == pytest.approx(best, abs=1e-6)

@@ -25,7 +25,7 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
     capacity = inst.plots["capacity"].to_numpy()
     members: dict[str, list[int]] = {}
     for p, buurt in zip(v.plots.tolist(), inst.plots["buurt_id"].to_numpy()[v.plots], strict=True):
-        if buurt is not None:
+        if isinstance(buurt, str):
             members.setdefault(buurt, []).append(p)
     for buurt, plots in sorted(members.items()):
         if sum(int(capacity[p]) for p in plots) <= cap[buurt]:

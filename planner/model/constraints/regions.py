@@ -17,7 +17,7 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
         members: dict[str, list[int]] = {}
         region_of = inst.plots["region_id"].to_numpy()
         for p in v.plots.tolist():
-            if region_of[p] is not None:
+            if isinstance(region_of[p], str):
                 members.setdefault(region_of[p], []).append(p)
         for row in inst.regions.itertuples(index=False):
             expr = mathopt.fast_sum(v.homes[p] for p in members.get(row.region_id, []))
