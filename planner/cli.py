@@ -7,20 +7,18 @@ the traceback). Library code never prints.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.console import Console
 from rich.table import Table
 
-from planner.errors import FlexplanError
+from planner.commands import import_app
+from planner.commands._common import err, handle_errors, out, state
 
 app = typer.Typer(
     name="flexplan",
@@ -28,42 +26,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-_state = {"debug": False}
-
-
-def _one_line(message: str) -> str:
-    return " ".join(str(message).split())
-
-
-def handle_errors(func: F) -> F:
-    """Bad input -> one red line on stderr and exit 1; bugs -> one line and exit 3."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except FlexplanError as exc:
-            err.print(f"[bold red]error:[/] {_one_line(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            if _state["debug"]:
-                raise
-            err.print(
-                f"[bold red]internal error:[/] {type(exc).__name__}: {_one_line(str(exc))} "
-                "(rerun with --debug for the traceback, and please report it)",
-                highlight=False,
-                soft_wrap=True,
-            )
-            raise typer.Exit(3) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
+if import_app.registered_commands:
+    app.add_typer(import_app, name="import")
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -81,8 +45,8 @@ def _main(
     debug: Annotated[bool, typer.Option(help="Show tracebacks of internal errors.")] = False,
 ) -> None:
     """Flexplan: allocate temporary flexible homes to plots near care and support."""
-    _state["debug"] = debug
-    _state["verbose"] = verbose
+    state["debug"] = debug
+    state["verbose"] = verbose
     _setup_logging(verbose)
 
 
@@ -156,7 +120,7 @@ def run(
         outcome = run_scenario(
             sc,
             out_dir,
-            verbose=_state.get("verbose", False),
+            verbose=state.get("verbose", False),
             progress=lambda msg: status.update(msg),
         )
     _print_summary(outcome.kpis, outcome.stage_seconds, outcome.out_dir)
