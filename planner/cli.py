@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 if import_app.registered_commands:
     app.add_typer(import_app, name="import")
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -108,6 +110,13 @@ def run(
         list[str] | None,
         typer.Option("--set", help="Override a scenario value, e.g. --set support.min_share=0.3"),
     ] = None,
+    hint_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--hint-from",
+            help="Start the solver from an earlier run folder's allocation (faster re-runs).",
+        ),
+    ] = None,
 ) -> None:
     """Allocate the homes of one scenario and write the run folder (atomically)."""
     from planner.pipeline import apply_overrides, run_scenario
@@ -122,6 +131,7 @@ def run(
             out_dir,
             verbose=state.get("verbose", False),
             progress=lambda msg: status.update(msg),
+            hint_from=hint_from,
         )
     _print_summary(outcome.kpis, outcome.stage_seconds, outcome.out_dir)
     if outcome.kpis["status"] == "INFEASIBLE":

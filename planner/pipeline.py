@@ -115,12 +115,31 @@ def apply_overrides(scenario: Scenario, overrides: dict[str, Any]) -> Scenario:
     )
 
 
+def read_allocation(run_dir: Path) -> dict[str, tuple[int, int]]:
+    """plot_id -> (homes, support homes) of an earlier run folder (for a warm start)."""
+    import pyogrio
+
+    from planner.errors import FlexplanError
+
+    path = Path(run_dir) / "allocation.gpkg"
+    if not path.is_file():
+        raise FlexplanError(f"{run_dir}: not a run folder (no allocation.gpkg) to start from")
+    table = pyogrio.read_dataframe(
+        path, layer="plots", columns=["plot_id", "homes", "support_homes"], read_geometry=False
+    )
+    return {
+        str(pid): (int(h), int(s))
+        for pid, h, s in zip(table["plot_id"], table["homes"], table["support_homes"], strict=True)
+    }
+
+
 def run_scenario(
     scenario: Scenario | str | Path,
     out_dir: str | Path,
     *,
     verbose: bool = False,
     progress: Progress | None = None,
+    hint_from: Path | None = None,
 ) -> RunOutcome:
     """Run one scenario end to end and write its run folder atomically."""
     from planner.check import verify
@@ -149,7 +168,8 @@ def run_scenario(
     inst = build_instance(layers, scenario)
     lap("instance")
     say("solving")
-    options = SolveOptions.from_scenario(inst, verbose=verbose)
+    hint = read_allocation(hint_from) if hint_from is not None else None
+    options = SolveOptions.from_scenario(inst, verbose=verbose, hint=hint)
     result = AllocationModel(inst, options).solve()
     lap("solve")
     if result.status in ("SHORTFALL", "INFEASIBLE"):

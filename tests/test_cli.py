@@ -289,3 +289,24 @@ def test_bad_override_value(world: Path, tmp_path: Path) -> None:
         flexplan("run", world, "--out", tmp_path / "o", "--set", "support.min_share=2"),
         ["support.min_share", "1"],
     )
+
+
+def test_hint_from_previous_run(world: Path, tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert flexplan("run", world, "--out", first).returncode == 0
+    proc = flexplan(
+        "run", world, "--out", second, "--hint-from", first, "--set", "support.reach_m.huisarts=950"
+    )
+    assert proc.returncode == 0, proc.stderr
+    kpis = assert_valid_run(second)
+    assert kpis["status"] == "OPTIMAL"
+    assert (
+        yaml.safe_load((second / "scenario.resolved.yaml").read_text())["support"]["reach_m"][
+            "huisarts"
+        ]
+        == 950
+    )
+    _assert_one_line_error(
+        flexplan("run", world, "--out", tmp_path / "x", "--hint-from", tmp_path),
+        ["not a run folder"],
+    )

@@ -7,6 +7,7 @@ An importer module defines ``register(app)`` adding its command to ``import_app`
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import typer
 
@@ -15,7 +16,14 @@ import_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_IMPORTERS: tuple[str, ...] = ()
+_IMPORTERS: tuple[str, ...] = (
+    "import_cbs",
+    "import_services",
+    "import_bgt",
+    "import_osm",
+    "import_orlib",
+)
 
 for _name in _IMPORTERS:
-    importlib.import_module(f"planner.commands.{_name}").register(import_app)
+    if importlib.util.find_spec(f"planner.commands.{_name}") is not None:
+        importlib.import_module(f"planner.commands.{_name}").register(import_app)
