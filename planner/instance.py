@@ -53,6 +53,7 @@ class Instance:
     travel: pd.DataFrame
     distances: pd.DataFrame = field(default_factory=pd.DataFrame)
     weights_used: dict[str, float] = field(default_factory=dict)
+    reach_stats: dict[str, Any] | None = None
     geo: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -276,6 +277,52 @@ def _features_by_type(
     }
 
 
+def _plots_with_all_types(pairs: pd.DataFrame, types: int) -> set[int]:
+    counts = pairs.groupby("plot")["type"].nunique()
+    return set(counts[counts == types].index.tolist())
+
+
+def _network_reach(
+    pairs: pd.DataFrame,
+    network: gpd.GeoDataFrame,
+    plot_geoms: np.ndarray,
+    services_gdf: gpd.GeoDataFrame,
+    catchments: dict[int, object],
+    scenario: Scenario,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Filter straight-line pairs by route length; count plots whose care reach changes."""
+    from planner.network import apply_network_reach, build_graph
+
+    graph = build_graph(network.geometry.to_numpy())
+    routed = apply_network_reach(
+        pairs,
+        graph,
+        plot_geoms,
+        services_gdf.geometry.to_numpy(),
+        scenario.support.reach_m,
+        set(catchments),
+    )
+    n_types = len(scenario.support.reach_m)
+    before = _plots_with_all_types(pairs, n_types)
+    after = _plots_with_all_types(routed, n_types)
+    stats = {
+        "mode": "network",
+        "profile": scenario.support.network_profile,
+        "junctions": graph.node_count,
+        "pairs_straight": len(pairs),
+        "pairs_network": len(routed),
+        "plots_full_reach_straight": len(before),
+        "plots_full_reach_network": len(after),
+        "plots_losing_full_reach": len(before - after),
+    }
+    log.info(
+        "network reach: %d plots reach every service type in a straight line, %d along streets",
+        len(before),
+        len(after),
+    )
+    return routed, stats
+
+
 def build_instance(layers: dict[str, Any], scenario: Scenario) -> Instance:
     """Turn validated layers (EPSG:28992) into the model's plain tables."""
     plots_gdf: gpd.GeoDataFrame = layers["plots"]
@@ -312,15 +359,21 @@ def build_instance(layers: dict[str, Any], scenario: Scenario) -> Instance:
         }
     )
     eligible = plots["eligible"].to_numpy()
+    catchments = _catchments(service_ids, layers.get("service_areas"), scenario)
     pairs = reach_pairs(
         plot_geoms,
         plot_points,
         services["type"].to_numpy(),
         services_gdf.geometry.to_numpy(),
-        _catchments(service_ids, layers.get("service_areas"), scenario),
+        catchments,
         scenario.support.reach_m,
     )
     pairs = pairs[eligible[pairs["plot"].to_numpy()]].reset_index(drop=True)
+    reach_stats = None
+    if scenario.support.reach_mode == "network":
+        pairs, reach_stats = _network_reach(
+            pairs, layers["network"], plot_geoms, services_gdf, catchments, scenario
+        )
     regions = _regions(layers.get("regions"))
     instance = Instance(
         scenario=scenario,
@@ -334,6 +387,7 @@ def build_instance(layers: dict[str, Any], scenario: Scenario) -> Instance:
         travel=_travel(layers.get("travel_costs"), plots["plot_id"].to_numpy(), regions, scenario),
         distances=distances,
         weights_used=weights_used,
+        reach_stats=reach_stats,
         geo={
             "plots": plots_gdf.geometry,
             "services": services_gdf.geometry,

@@ -73,6 +73,7 @@ def compute_kpis(inst: Instance, result: Result) -> dict[str, Any]:
         "total_cost_eur": total_cost(inst, result.homes, result.flows),
         "per_region": per_region(inst, result),
         "per_service_type": per_service_type(inst, result),
+        "reach": inst.reach_stats or {"mode": "straight"},
         "explanation": list(result.explanation),
         "binding": list(result.binding),
     }

@@ -44,6 +44,17 @@ def load_layers(scenario: Scenario) -> dict[str, Any]:
         ref = getattr(scenario.layers, kind)
         if ref is not None:
             layers[kind] = load_layer(kind, scenario.layer_path(kind), layer=ref.layer, crs=ref.crs)
+    if scenario.support.reach_mode == "network":
+        from geodata.network import read_network
+
+        ref = scenario.layers.network
+        assert ref is not None  # the scenario validator guarantees it
+        layers["network"] = read_network(
+            scenario.layer_path("network"),
+            profile=scenario.support.network_profile,
+            layer=ref.layer,
+            crs=ref.crs,
+        )
     return layers
 
 
@@ -64,7 +75,7 @@ def _version(package: str) -> str | None:
 
 def build_manifest(scenario: Scenario, stage_seconds: dict[str, float]) -> dict[str, Any]:
     inputs = {}
-    for kind in LAYER_KINDS:
+    for kind in (*LAYER_KINDS, "network"):
         path = scenario.layer_path(kind)
         if path is not None:
             inputs[kind] = {

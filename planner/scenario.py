@@ -80,8 +80,15 @@ class Layers(_Strict):
     travel_costs: LayerRef | None = Field(
         default=None, description="Table region_id, plot_id, cost_per_home (CSV or Parquet)."
     )
+    network: LayerRef | None = Field(
+        default=None,
+        description=(
+            "Street network for support.reach_mode network: an OSM file (.osm.pbf, .osm) or a "
+            "line layer (optional `highway` column)."
+        ),
+    )
 
-    _coerce = field_validator(*LAYER_KINDS, mode="before")(_as_ref)
+    _coerce = field_validator(*LAYER_KINDS, "network", mode="before")(_as_ref)
 
 
 class Defaults(_Strict):
@@ -143,6 +150,18 @@ class Support(_Strict):
             "in service_areas, within the service's capacity. Defaults rest on CBS 2022 "
             "(GP average road distance 1.1 km); the wijkteam and GGZ radii are assumptions."
         ),
+    )
+
+    reach_mode: Literal["straight", "network"] = Field(
+        default="straight",
+        description=(
+            "How reach is measured: straight-line distance from the plot polygon, or the route "
+            "along the street network of layers.network (walking or cycling)."
+        ),
+    )
+    network_profile: Literal["walk", "bike"] = Field(
+        default="walk",
+        description="Which streets a route may use: walk (no motorways) or bike (no footways).",
     )
 
     @field_validator("reach_m")
@@ -256,6 +275,15 @@ class Scenario(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _network_given(self) -> Scenario:
+        if self.support.reach_mode == "network" and self.layers.network is None:
+            raise ValueError(
+                "support.reach_mode is 'network' but layers.network is missing; add a street "
+                "network (an .osm.pbf or a line layer)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _mix_is_possible(self) -> Scenario:
         if self.support.min_share > self.support.max_share_per_plot:
             raise ValueError(
@@ -275,7 +303,7 @@ class Scenario(_Strict):
     def resolved_dict(self) -> dict[str, Any]:
         """Every default filled in and layer paths absolute: the reproducible form."""
         data = self.model_dump(mode="json")
-        for kind in LAYER_KINDS:
+        for kind in (*LAYER_KINDS, "network"):
             path = self.layer_path(kind)
             if path is not None:
                 data["layers"][kind]["path"] = str(path)

@@ -13,6 +13,7 @@ can tell at a glance which rule broke.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections import Counter, defaultdict
@@ -22,12 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
 import yaml
 
 from geodata.contract import load_layer
+from geodata.network import read_network
 from planner.scenario import Scenario, scenario_from_dict
 
 RD_EPSG = 28992
@@ -147,6 +150,7 @@ class _Run:
     assignments: list[dict[str, Any]]
     flows: list[dict[str, Any]] | None
     kpis: dict[str, Any]
+    routes: _Routes | None = None
 
     @property
     def status(self) -> str:
@@ -174,8 +178,47 @@ def _load_inputs(scenario: Scenario) -> dict[str, Any]:
     for kind in type(scenario.layers).model_fields:
         ref = getattr(scenario.layers, kind)
         path = scenario.layer_path(kind)
+        if kind == "network":
+            layers[kind] = (
+                None
+                if ref is None
+                else read_network(
+                    path, profile=scenario.support.network_profile, layer=ref.layer, crs=ref.crs
+                )
+            )
+            continue
         layers[kind] = None if ref is None else load_layer(kind, path, layer=ref.layer, crs=ref.crs)
     return layers
+
+
+class _Routes:
+    """Street routes recomputed with networkx (independent of planner.network's scipy code)."""
+
+    def __init__(self, lines: gpd.GeoDataFrame) -> None:
+        self.graph = nx.Graph()
+        for line in lines.geometry:
+            coords = [(round(x, 2), round(y, 2)) for x, y in line.coords]
+            for a, b in itertools.pairwise(coords):
+                if a == b:
+                    continue
+                weight = float(np.hypot(a[0] - b[0], a[1] - b[1]))
+                if not self.graph.has_edge(a, b) or self.graph[a][b]["weight"] > weight:
+                    self.graph.add_edge(a, b, weight=weight)
+        self.nodes = list(self.graph.nodes)
+        self.tree = shapely.STRtree(shapely.points(self.nodes))
+        self._lengths: dict[Any, dict[Any, float]] = {}
+
+    def _enter(self, geom: Any) -> tuple[Any, float]:
+        j = int(self.tree.query_nearest(geom, all_matches=False)[0])
+        node = self.nodes[j]
+        return node, float(shapely.distance(geom, shapely.Point(node)))
+
+    def distance(self, plot: Any, point: Any) -> float:
+        a, gap_a = self._enter(plot)
+        b, gap_b = self._enter(point)
+        if a not in self._lengths:
+            self._lengths[a] = nx.single_source_dijkstra_path_length(self.graph, a, weight="weight")
+        return gap_a + self._lengths[a].get(b, float("inf")) + gap_b
 
 
 def _read_csv(path: Path) -> list[dict[str, Any]]:
@@ -255,6 +298,7 @@ def _load_run(run_dir: Path, problems: list[str]) -> _Run | None:
         assignments=outputs["assignments"],
         flows=outputs["flows"],
         kpis=outputs["kpis"],
+        routes=_Routes(layers["network"]) if scenario.support.reach_mode == "network" else None,
     )
 
 
@@ -562,6 +606,8 @@ def _check_assignment_row(run: _Run, row: dict[str, Any]) -> list[str]:
         return [*problems, f"{where}: type '{service['type']}' is not in support.reach_m"]
     distance = float(shapely.distance(fact.geometry, service["geometry"]))
     catchment = run.catchments.get(service_id)
+    if catchment is None and run.routes is not None:
+        distance = run.routes.distance(fact.geometry, service["geometry"])
     if catchment is not None:
         if not shapely.covers(catchment, fact.geometry.representative_point()):
             problems.append(f"{where}: the plot lies outside the service's catchment")
