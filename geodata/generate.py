@@ -128,12 +128,16 @@ PROPOSERS = tuple(f"Woonstichting Synthetisch {c} (fictional)" for c in "ABCDEFG
 
 HOMES_PER_HA = 30  # scenario default: capacity of a plot without `capacity`
 TARGET_HOMES = 10_000  # scenario target the regions' fair shares are computed for
-_PEOPLE_PER_BUURT = 2_600
+_PEOPLE_PER_BUURT = 3_000
+_MAX_DWELLINGS = 7_000  # largest synthetic buurt (5% cap: 350 homes)
+_NEW_BUILD_SHARE = 0.35  # share of ring buurten that are large new-build districts (assumption)
 _PEOPLE_PER_GP = 2_200
-_PEOPLE_PER_PLOT = 5_000
+_PEOPLE_PER_PLOT = 8_500
 _GRID_M = 0.01  # coordinate precision of generated polygons
 _RING = 1.3  # the town extent (buurt tiling) reaches this multiple of the urban radius
 _HINTERLAND_PER_KM2 = 120  # inhabitants/km2 of a region outside its centre town (assumption)
+_REGION_MIN, _REGION_MAX = 0.5, 2.0  # region bounds as multiples of the fair share (assumption)
+_FIXED_PROJECT_SHARE = 0.03  # agreed projects fit their buurt cap even at this share
 
 LAYER_DESCRIPTIONS = {
     "plots": "candidate plots for flex homes",
@@ -258,8 +262,10 @@ def _town_extents(towns: Sequence[Town], outline: Polygon) -> list[BaseGeometry]
 def _buurten(rng: np.random.Generator, town: Town, extent: BaseGeometry) -> gpd.GeoDataFrame:
     """Buurten tiling the town extent: dense urban cells plus a few larger ring cells.
 
-    Ring buurten (villages, business parks, new-build at the edge) have fewer dwellings, so the
-    buurt share caps the cheap edge plots: one of the trade-offs the demo must show.
+    Most ring buurten (villages, business parks) have few dwellings, so the buurt share caps the
+    cheap edge plots: one of the trade-offs the demo must show. About a third are large new-build
+    districts (2,500-7,000 dwellings, like a Vinex extension) whose 5% cap can hold a project of
+    125-350 homes; urban buurten range from 200 to about 6,000 dwellings.
     """
     radius = town.urban_radius_m
     n_urban = max(6, round(town.population / _PEOPLE_PER_BUURT))
@@ -277,17 +283,26 @@ def _buurten(rng: np.random.Generator, town: Town, extent: BaseGeometry) -> gpd.
     cells = [_largest_part(c) for c in _voronoi_cells(xy, extent)]
     dist = np.hypot(xy[:, 0] - town.x, xy[:, 1] - town.y) / radius
     hh_size = np.where(is_urban, 1.7 + 0.5 * np.clip(dist, 0, 1), rng.uniform(2.2, 2.5, len(xy)))
-    ring_dwellings = rng.integers(300, 1_400, len(xy))
+    new_build = rng.random(len(xy)) < _NEW_BUILD_SHARE
+    ring_dwellings = np.where(
+        new_build, rng.integers(2_500, 7_000, len(xy)), rng.integers(300, 1_400, len(xy))
+    )
     ring_pop = ring_dwellings * hh_size
-    weight = rng.lognormal(0, 0.45, len(xy)) * np.exp(-0.6 * dist)
+    weight = rng.lognormal(0, 0.6, len(xy)) * np.exp(-0.6 * dist)
     urban_pop_total = max(town.population - ring_pop[~is_urban].sum(), 0.5 * town.population)
     urban_pop = urban_pop_total * weight / weight[is_urban].sum()
     population = np.where(is_urban, urban_pop, ring_pop)
-    dwellings = np.clip(np.round(population / hh_size), 200, 3_000).astype(int)
+    dwellings = np.clip(np.round(population / hh_size), 200, _MAX_DWELLINGS).astype(int)
     population = np.round(dwellings * hh_size).astype(int)
     wijk = _wijk_of(rng, xy, max(2, round(len(xy) / 8)))
     frame = gpd.GeoDataFrame(
-        {"wijk": wijk, "urban": is_urban, "dwellings": dwellings, "population": population},
+        {
+            "wijk": wijk,
+            "urban": is_urban,
+            "new_build": new_build & ~is_urban,
+            "dwellings": dwellings,
+            "population": population,
+        },
         geometry=cells,
         crs=CRS,
     )
@@ -406,59 +421,100 @@ def _plot_site(
 ) -> tuple[float, float]:
     """A plot centre: inside an urban buurt, or at the urban edge for edge and large sites.
 
-    ``inner`` is the town extent shrunk by 150 m, so every plot lies in one of its buurten.
+    ``inner`` is the town extent shrunk by 150 m, so every plot lies in one of its buurten. Most
+    large sites go to a new-build district (whose buurt cap can hold a large project in part);
+    the rest sit at the urban edge, where a small buurt caps them.
     """
     urban = buurten[buurten["urban"]]
+    urban_weight = urban["dwellings"].to_numpy(dtype=float)
+    urban_weight /= urban_weight.sum()
+    new_build = buurten[buurten["new_build"]]
+    in_new_build = kind == "large" and len(new_build) > 0 and rng.random() < 0.6
     while True:
-        if kind == "inside":
-            geom = urban.geometry.iloc[int(rng.integers(len(urban)))]
+        if kind in ("infill", "inside") or in_new_build:
+            if in_new_build:
+                geom = new_build.geometry.iloc[int(rng.integers(len(new_build)))]
+            else:
+                geom = urban.geometry.iloc[int(rng.choice(len(urban), p=urban_weight))]
             x, y = _points_in(rng, geom, 1)[0]
         else:
             angle = rng.uniform(0, 2 * math.pi)
-            lo, hi = (0.95, 1.25) if kind == "edge" else (0.9, 1.15)
+            lo, hi = (0.95, 1.25) if kind == "edge" else (0.9, 1.2)
             r = town.urban_radius_m * rng.uniform(lo, hi)
             x, y = town.x + r * math.cos(angle), town.y + r * math.sin(angle)
         if inner.contains(Point(x, y)):
             return float(x), float(y)
 
 
+# Plot kinds: (share of a town's ordinary plots, median area ha, lognormal sigma, min ha, max ha,
+# explicit homes/ha range). Assumptions built on DOMAIN.md: ~30 homes/ha ground-level, projects
+# of 50-250 homes typical, clusters of 15 the smallest unit; stacked inner-city sites denser.
+_PLOT_KINDS: dict[str, tuple[float, float, float, float, float, tuple[float, float]]] = {
+    "infill": (0.11, 0.7, 0.25, 0.5, 1.0, (22.0, 40.0)),
+    "inside": (0.51, 2.5, 0.45, 1.0, 6.0, (25.0, 60.0)),
+    "edge": (0.38, 3.4, 0.45, 1.5, 8.0, (20.0, 40.0)),
+}
+_KIND_NAMES = tuple(_PLOT_KINDS)
+_KIND_SHARES = np.array([v[0] for v in _PLOT_KINDS.values()])
+_PEOPLE_PER_LARGE_SITE = 300_000
+
+
 def _plot_row(
     rng: np.random.Generator, town: Town, kind: str, x: float, y: float
 ) -> dict[str, Any]:
-    """Attributes of one plot: size, capacity (half left to 30/ha), costs, availability."""
-    if kind == "inside":
-        area_ha = float(np.clip(rng.lognormal(math.log(0.5), 0.4), 0.3, 1.5))
-    elif kind == "edge":
-        area_ha = float(np.clip(rng.lognormal(math.log(0.75), 0.6), 0.5, 6.0))
-    else:
-        area_ha = float(rng.uniform(8.0, 16.0))
-    capacity: int | None = None
+    """Attributes of one plot: size, capacity (half left to 30/ha), costs, availability.
+
+    Infill plots hold 15-30 homes, inside and edge plots 30-250 (area x 30/ha or an explicit
+    density), large sites of 8-16 ha an explicit 250-490 homes (Place2BU scale). Larger sites
+    sometimes need at least 30 or 50 homes to be worth building.
+    """
+    capacity: int | None
     if kind == "large":
+        area_ha = float(rng.uniform(8.0, 16.0))
         capacity = int(rng.integers(25, 50)) * 10
-    elif area_ha * HOMES_PER_HA < 15 or rng.random() < 0.5:
-        per_ha = rng.uniform(25, 60) if kind == "inside" else rng.uniform(20, 40)
-        capacity = int(np.clip(round(area_ha * per_ha), 15, 80 if kind == "inside" else 150))
+    else:
+        _, median, sigma, lo, hi, (d_lo, d_hi) = _PLOT_KINDS[kind]
+        area_ha = float(np.clip(rng.lognormal(math.log(median), sigma), lo, hi))
+        capacity = None
+        if rng.random() < 0.5:
+            low, high = (15, 30) if kind == "infill" else (30, 250)
+            capacity = int(np.clip(round(area_ha * rng.uniform(d_lo, d_hi)), low, high))
     homes = capacity if capacity is not None else math.floor(area_ha * HOMES_PER_HA)
     draw = rng.random()
-    min_homes = 50 if draw < 0.04 and homes >= 100 else 30 if draw < 0.12 and homes >= 60 else None
-    edge_discount = 0 if kind == "inside" else 7_000
+    min_homes: int | None = None
+    if kind == "large":
+        min_homes = 50 if draw < 0.4 else 30 if draw < 0.7 else None
+    elif draw < 0.1 and homes >= 150:
+        min_homes = 50
+    elif draw < 0.3 and homes >= 80:
+        min_homes = 30
+    edge_discount = 0 if kind in ("infill", "inside") else 7_000
     cost = 62_000 + 38_000 * town.city_factor + rng.normal(0, 5_000) - edge_discount
     cost_per_home = float(np.clip(round(cost / 500) * 500, 60_000, 110_000))
-    fixed = 40_000 + 55_000 * area_ha + rng.uniform(0, 80_000) + (0 if kind == "inside" else 40_000)
-    fixed_cost = float(np.clip(round(fixed / 1_000) * 1_000, 50_000, 600_000))
+    site = 0 if kind in ("infill", "inside") else 40_000
+    fixed = 40_000 + 35_000 * area_ha + rng.uniform(0, 80_000) + site
+    fixed_cost = float(np.clip(round(fixed / 1_000) * 1_000, 50_000, 700_000))
     available_from = int(rng.integers(2026, 2029)) if rng.random() < 0.85 else None
     available_until = int(rng.integers(2036, 2043)) if available_from is not None else None
+    geometry = _quadrilateral(rng, x, y, area_ha * 10_000, jitter=rng.random() < 0.4)
     return {
         "kind": kind,
         "area_ha": area_ha,
-        "capacity": capacity,
+        "capacity": _at_least_one_cluster(capacity, geometry),
         "min_homes": min_homes,
         "fixed_cost": fixed_cost,
         "cost_per_home": cost_per_home,
         "available_from": available_from,
         "available_until": available_until,
-        "geometry": _quadrilateral(rng, x, y, area_ha * 10_000, jitter=rng.random() < 0.4),
+        "geometry": geometry,
     }
+
+
+def _at_least_one_cluster(capacity: int | None, geometry: Polygon) -> int | None:
+    """An explicit 15 where the polygon (corners jittered) is too small for 15 homes at 30/ha."""
+    if capacity is None and math.floor(geometry.area / 10_000 * HOMES_PER_HA) < 15:
+        return 15
+    return capacity
 
 
 def _alternatives(rng: np.random.Generator, base: dict[str, Any]) -> list[dict[str, Any]]:
@@ -469,15 +525,15 @@ def _alternatives(rng: np.random.Generator, base: dict[str, Any]) -> list[dict[s
     variants = []
     for _ in range(int(rng.integers(1, 3))):
         row = dict(base)
-        scale = rng.uniform(0.7, 1.4)
+        scale = max(rng.uniform(0.7, 1.4), 0.5 / base["area_ha"])
         dx, dy = rng.uniform(-0.35, 0.35, 2) * size
         row["area_ha"] = base["area_ha"] * scale
         row["geometry"] = _quadrilateral(
             rng, c.x + dx, c.y + dy, geom.area * scale, jitter=rng.random() < 0.4
         )
-        if row["capacity"] is not None or row["area_ha"] * HOMES_PER_HA < 15:
-            given = row["capacity"] or 15
-            row["capacity"] = max(15, round(given * scale))
+        if row["capacity"] is not None:
+            row["capacity"] = max(15, round(row["capacity"] * scale))
+        row["capacity"] = _at_least_one_cluster(row["capacity"], row["geometry"])
         variants.append(row)
     return variants
 
@@ -485,12 +541,11 @@ def _alternatives(rng: np.random.Generator, base: dict[str, Any]) -> list[dict[s
 def _plots(
     rng: np.random.Generator, town: Town, extent: BaseGeometry, buurten: gpd.GeoDataFrame
 ) -> list[dict[str, Any]]:
-    """Candidate plots of one town: ~58% inside (small, good reach), ~40% at the edge, a few big."""
-    n = max(10, round(town.population / _PEOPLE_PER_PLOT))
-    n_large = round(town.population / 400_000)
-    kinds = ["large"] * n_large + [
-        "inside" if rng.random() < 0.59 else "edge" for _ in range(n - n_large)
-    ]
+    """Candidate plots of one town: ~15% small infill, ~47% inside, ~38% at the edge, a few big."""
+    n = max(8, round(town.population / _PEOPLE_PER_PLOT))
+    n_large = round(town.population / _PEOPLE_PER_LARGE_SITE)
+    drawn = rng.choice(len(_KIND_NAMES), size=n - n_large, p=_KIND_SHARES)
+    kinds = ["large"] * n_large + [_KIND_NAMES[int(k)] for k in drawn]
     proposers = [PROPOSERS[int(i)] for i in rng.choice(len(PROPOSERS), 3, replace=False)]
     rows: list[dict[str, Any]] = []
     n_groups = 0
@@ -575,7 +630,7 @@ def _regions(towns: Sequence[Town], outline: Polygon) -> gpd.GeoDataFrame:
     """Centrumgemeente regions: Voronoi cells of the towns with fair-share bounds.
 
     Population = 1.6 x town + 120 inhabitants/km2 of hinterland (the outline includes lakes and
-    the Wadden, so area alone would overweight the north); min_homes is 40% and max_homes 250%
+    the Wadden, so area alone would overweight the north); min_homes is 50% and max_homes 200%
     of the population-proportional share of 10,000 homes (assumption, not policy).
     """
     xy = np.array([(t.x, t.y) for t in towns])
@@ -592,8 +647,8 @@ def _regions(towns: Sequence[Town], outline: Polygon) -> gpd.GeoDataFrame:
         {
             "region_id": [t.code for t in towns],
             "name": [f"{t.name} (centrumgemeente-regio, synthetic extent)" for t in towns],
-            "min_homes": np.floor(0.4 * share).astype(int),
-            "max_homes": np.ceil(2.5 * share).astype(int),
+            "min_homes": np.floor(_REGION_MIN * share).astype(int),
+            "max_homes": np.ceil(_REGION_MAX * share).astype(int),
             "population": population,
         },
         geometry=cells,
@@ -609,10 +664,11 @@ def _fix_projects(
 ) -> None:
     """Give 3 plots an agreed project (60 or 120 homes) that all rules can honour.
 
-    Only ungrouped, unexcluded plots whose buurt cap (5% of dwellings) holds the project qualify,
-    and they are available from 2026 to 2040, so the demo stays feasible.
+    Only ungrouped, unexcluded plots whose buurt cap holds the project even at 3% of dwellings
+    (the lowest share a committed scenario uses) qualify, and they are available from 2026 to
+    2040, so every demo scenario can honour them.
     """
-    cap = _buurt_cap_of(plots, buurten)
+    cap = _buurt_cap_of(plots, buurten, share=_FIXED_PROJECT_SHARE)
     hit = plots.geometry.intersects(exclusions.union_all())
     for homes in (120, 60, 60):
         ok = (
@@ -773,6 +829,12 @@ def summarise(
         "plots": len(plots),
         "plots_outside_buurten": int((bidx < 0).sum()),
         "total_capacity": int(capacity.sum()),
+        "plot_capacity_p10_p50_p90": tuple(int(q) for q in np.percentile(capacity, [10, 50, 90])),
+        "plot_area_ha_min_p50_max": tuple(
+            round(float(q), 1) for q in np.percentile(plots.geometry.area / 10_000, [0, 50, 100])
+        ),
+        "plots_small_15_30": int(((capacity >= 15) & (capacity <= 30)).sum()),
+        "plots_min_homes_30_50": int(plots["min_homes"].notna().sum()),
         "capacity_of_plots_buurt_cap_allows": int(capacity[allowed].sum()),
         "sum_buurt_caps": int(caps.sum()),
         "buurt_capped_capacity": int(capped.sum()),
@@ -784,6 +846,9 @@ def summarise(
             plots, capacity * allowed, services, layers["service_areas"]
         ),
         "regions_min_max_sum": (int(regions["min_homes"].sum()), int(regions["max_homes"].sum())),
+        "buurt_capped_capacity_within_region_max": int(
+            np.minimum(region_cap, regions["max_homes"]).sum()
+        ),
         "regions_where_max_can_bind": int((region_cap > regions["max_homes"]).sum()),
         "regions_short_of_min": int((region_cap < regions["min_homes"]).sum()),
         "plots_hit_by_exclusions": int(hit.sum()),

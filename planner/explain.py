@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from planner.instance import Instance
+from planner.instance import Instance, sum_by
 from planner.model import FEASIBLE, SolveOptions, build, solve_built
 from planner.model.constraints import FAMILIES
 from planner.result import Result
@@ -110,13 +110,55 @@ def plot_reasons(inst: Instance, result: Result) -> list[str | None]:
     return reasons
 
 
+def _listed(label: str, items: list[str]) -> str:
+    if not items:
+        return ""
+    more = f" and {len(items) - 10} more" if len(items) > 10 else ""
+    return f"{label}: {', '.join(items[:10])}{more}"
+
+
+def _fixed_conflicts(inst: Instance) -> list[str]:
+    """Agreed projects (fixed_homes) that alone break a buurt cap, region maximum or group."""
+    plots = inst.plots
+    fixed = plots["fixed_homes"].fillna(0).to_numpy()
+    lines = []
+    if not inst.buurten.empty:
+        load = sum_by(plots["buurt_id"], fixed)
+        cap = inst.buurten.set_index("buurt_id")["cap"]
+        for buurt, homes in load.items():
+            if homes > cap.get(buurt, np.inf):
+                lines.append(
+                    f"The agreed projects in buurt {buurt} hold {int(homes)} homes, more than its "
+                    f"cap of {int(cap[buurt])}: lower fixed_homes or raise "
+                    "neighbourhood.max_share_of_dwellings."
+                )
+    if not inst.regions.empty:
+        load = sum_by(plots["region_id"], fixed)
+        for row in inst.regions.itertuples(index=False):
+            if load.get(row.region_id, 0) > (
+                row.max_homes if row.max_homes == row.max_homes else np.inf
+            ):
+                lines.append(
+                    f"The agreed projects in region {row.region_id} hold "
+                    f"{int(load[row.region_id])} homes, more than its maximum of "
+                    f"{int(row.max_homes)}."
+                )
+    groups = sum_by(plots["group"], fixed > 0)
+    lines += [
+        f"Group {g} has {int(n)} agreed projects, but only one plot of a group may be used."
+        for g, n in groups.items()
+        if n > 1
+    ]
+    return lines
+
+
 def _where(inst: Instance, result: Result, family: str) -> str:
     """Where a family binds in the shortfall allocation."""
     homes = result.homes
     if family == "neighbourhood" and not inst.buurten.empty:
         load = _buurt_load(inst, homes)
         full = load[(load["homes"] > 0) & (load["homes"] >= load["cap"])].index.tolist()
-        return f"buurten at their cap: {', '.join(full[:10])}" + (" ..." if len(full) > 10 else "")
+        return _listed("buurten at their cap", full)
     if family == "service_capacity":
         load = _service_load(inst, result)
         cap = inst.services["capacity"].to_numpy(dtype=float)
@@ -125,11 +167,11 @@ def _where(inst: Instance, result: Result, family: str) -> str:
             for j in range(len(cap))
             if not np.isnan(cap[j]) and load[j] >= cap[j] > 0
         ]
-        return f"services at capacity: {', '.join(full[:10])}" + (" ..." if len(full) > 10 else "")
+        return _listed("services at capacity", full)
     if family == "region_bounds" and not inst.regions.empty:
         load = _region_load(inst, homes)
         full = load[load["homes"] >= load["max_homes"].fillna(np.inf)].index.tolist()
-        return f"regions at their maximum: {', '.join(full[:10])}"
+        return _listed("regions at their maximum", full)
     if family == "care_reach":
         types_in_reach = inst.pairs.groupby("plot")["type"].nunique()
         ok = int((types_in_reach == len(inst.support_types)).sum())
@@ -157,9 +199,11 @@ def explain_shortfall(
             "add candidate plots or raise capacities."
         )
     if result.status == "INFEASIBLE":
-        lines.append(
-            "Not even zero homes satisfy the fixed rules (agreed projects, regional minimums)."
-        )
+        conflicts = _fixed_conflicts(inst)
+        lines += conflicts or [
+            "No allocation satisfies the fixed rules: the agreed projects (fixed_homes) and the "
+            "regional minimums cannot all hold together."
+        ]
     budget_s = max(5.0, min(30.0, options.time_limit_s / 4))
     binding: list[dict[str, Any]] = []
     for family in FAMILIES:

@@ -324,3 +324,30 @@ def test_matches_brute_force_on_random_tiny_instances(data, target, buurt_cap):
     else:
         assert result.status == "OPTIMAL"
         assert result.objective == pytest.approx(best, abs=1e-6)
+
+
+def test_agreed_project_above_its_buurt_cap_is_infeasible_and_named():
+    inst = make_instance(
+        [{"capacity": 200, "fixed_homes": 120.0, "buurt_id": "B1"}, {"capacity": 50}],
+        buurten=[{"buurt_id": "B1", "name": None, "dwellings": 3000, "cap": 90}],
+        target_homes=150,
+    )
+    r = solve(inst)
+    assert r.status == "INFEASIBLE"
+    assert r.total_homes == 0
+    lines, binding = explain_shortfall(inst, r, SolveOptions.from_scenario(inst))
+    assert any("buurt B1 hold 120 homes, more than its cap of 90" in line for line in lines)
+    assert [b["family"] for b in binding] == ["neighbourhood"]
+
+
+def test_demand_without_listed_travel_pairs_is_not_a_crash():
+    inst = make_instance(
+        [{"capacity": 10}],
+        regions=[{"region_id": "C1", "demand": 5}, {"region_id": "C2"}],
+        travel=[("C2", 0, 1.0)],
+        target_homes=5,
+    )
+    r = solve(inst)
+    assert r.status == "INFEASIBLE"
+    lines, binding = explain_shortfall(inst, r, SolveOptions.from_scenario(inst))
+    assert [b["family"] for b in binding] == ["demand"]

@@ -232,7 +232,8 @@ def _flow_problem(inst: Instance, homes: dict[int, int]) -> pd.DataFrame:
     if demand.empty:
         return pd.DataFrame(columns=columns)
     travel = inst.travel[inst.travel["region_id"].isin(demand.index)]
-    travel = travel[travel["plot"].map(lambda p: homes.get(int(p), 0) > 0)]
+    used = [p for p, h in homes.items() if h > 0]
+    travel = travel[travel["plot"].astype(int).isin(used)]
     model = mathopt.Model(name="flows")
     f = [model.add_integer_variable(lb=0) for _ in range(len(travel))]
     by_region: dict[str, list[mathopt.Variable]] = {}

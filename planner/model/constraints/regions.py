@@ -29,7 +29,7 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
                 model.add_linear_constraint(
                     expr <= row.max_homes, name=f"region_max[{row.region_id}]"
                 )
-    if "demand" in relax or not v.flow:
+    if "demand" in relax:
         return
     into_plot: dict[int, list[mathopt.Variable]] = {}
     from_region: dict[str, list[mathopt.Variable]] = {}
