@@ -349,5 +349,5 @@ def test_demand_without_listed_travel_pairs_is_not_a_crash():
     )
     r = solve(inst)
     assert r.status == "INFEASIBLE"
-    lines, binding = explain_shortfall(inst, r, SolveOptions.from_scenario(inst))
+    _, binding = explain_shortfall(inst, r, SolveOptions.from_scenario(inst))
     assert [b["family"] for b in binding] == ["demand"]
