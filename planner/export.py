@@ -76,6 +76,18 @@ def buurten_frame(inst: Instance, result: Result) -> gpd.GeoDataFrame | None:
     return gpd.GeoDataFrame(frame, geometry=layer.geometry.to_numpy(), crs=CRS)
 
 
+def regions_frame(inst: Instance, result: Result) -> gpd.GeoDataFrame | None:
+    """Region outlines with their homes, for the report (only regions with geometry)."""
+    layer = inst.geo.get("regions")
+    if layer is None or inst.regions.empty:
+        return None
+    homes = sum_by(inst.plots["region_id"], result.homes)
+    frame = inst.regions[["region_id", "name"]].copy()
+    frame["homes"] = frame["region_id"].map(homes).fillna(0).astype("int64")
+    regions = gpd.GeoDataFrame(frame, geometry=layer.geometry.to_numpy(), crs=CRS)
+    return regions[~(regions.geometry.isna() | regions.geometry.is_empty)]
+
+
 def assignments_frame(inst: Instance, result: Result) -> pd.DataFrame:
     a = result.assignments
     return pd.DataFrame(
@@ -191,7 +203,12 @@ def _write_files(
         encoding="utf-8",
     )
     html = build_report(
-        title=inst.scenario.name, plots=plots, services=services, buurten=buurten, kpis=kpis
+        title=inst.scenario.name,
+        plots=plots,
+        services=services,
+        buurten=buurten,
+        kpis=kpis,
+        regions=regions_frame(inst, result),
     )
     (folder / "report.html").write_text(html, encoding="utf-8")
     manifest.setdefault("stage_seconds", {})["write"] = round(time.perf_counter() - started, 3)

@@ -131,7 +131,13 @@ var flexplan = (function () {
       ]);
     }, {sticky: true});
   }
-  return {plot: plot, service: service, buurt: buurt};
+  function region(feature, layer) {
+    var p = feature.properties;
+    layer.bindTooltip(function () {
+      return box(p.nm || p.rid, [["Regio", fmt(p.rid)], ["Flexwoningen", fmt(p.h)]]);
+    }, {sticky: true});
+  }
+  return {plot: plot, service: service, buurt: buurt, region: region};
 })();
 """
 
@@ -305,6 +311,7 @@ def build_report(
     kpis: Mapping[str, Any],
     tiles_url: str | None = None,
     tiles_attribution: str = "Kaartgegevens © Kadaster (PDOK)",
+    regions: gpd.GeoDataFrame | None = None,
 ) -> str:
     """Render one allocation run as a self-contained HTML page (map, legend, KPI tables).
 
@@ -328,6 +335,9 @@ def build_report(
         no network request at all.
     tiles_attribution
         Attribution shown for ``tiles_url``.
+    regions
+        Optional region polygons (``region_id``, ``name``, ``homes``) drawn as thin outlines:
+        without a background map they are what makes the country recognisable.
 
     Returns
     -------
@@ -339,6 +349,8 @@ def build_report(
     buurt_view = None if buurten is None else _display_frame(_with_homes(buurten), "buurten")
 
     fmap = _new_map(tiles_url, tiles_attribution)
+    if regions is not None and len(regions):
+        _add_regions(fmap, _display_frame(regions, "regions"))
     share_ramp = _add_buurten(fmap, buurt_view) if buurt_view is not None else None
     # Services below plots; a national run has thousands, which would hide the plots until the
     # user zooms in, so then they start switched off (the layer control turns them on).
@@ -484,6 +496,22 @@ def _add_services(
     return legend
 
 
+def _add_regions(fmap: folium.Map, view: gpd.GeoDataFrame) -> None:
+    """Region outlines (no fill) with their homes in a tooltip."""
+    props = [
+        {"rid": rid, "nm": nm, "h": _plain(h)}
+        for rid, nm, h in zip(
+            _text(view["region_id"]), _text(view["name"]), view["homes"], strict=True
+        )
+    ]
+    _geojson(
+        _collection(view.geometry, props),
+        name=f"Regiogrenzen ({len(view)})",
+        style=lambda _feature: {"color": "#777777", "weight": 1, "fill": False},
+        on_each_feature="flexplan.region",
+    ).add_to(fmap)
+
+
 def _add_buurten(fmap: folium.Map, view: gpd.GeoDataFrame) -> _Ramp | None:
     """Add buurten with flex homes, shaded by flex share (homes per existing dwelling)."""
     if not len(view):
@@ -603,6 +631,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "services": ("service_id", "type", "name", "capacity", "load"),
     "buurten": ("buurt_id", "name", "dwellings", "homes", "cap"),
+    "regions": ("region_id", "name", "homes"),
 }
 
 
@@ -625,7 +654,8 @@ def _display_frame(gdf: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
     if layer == "services":
         geoms = geoms.where(geoms.geom_type == "Point", geoms.representative_point())
     else:
-        geoms = geoms.simplify(_SIMPLIFY_M, preserve_topology=True)
+        tolerance = _SIMPLIFY_M * (10 if layer == "regions" else 1)  # outlines only
+        geoms = geoms.simplify(tolerance, preserve_topology=True)
     geoms = geoms.to_crs(_DISPLAY_CRS)
     rounded = shapely.transform(geoms.values, lambda xy: np.round(xy, _DECIMALS))
     view = gpd.GeoDataFrame(

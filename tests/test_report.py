@@ -239,7 +239,7 @@ def test_popups_are_built_with_text_content_not_inner_html() -> None:
     html = _without_leaflet(_report())
     assert "innerHTML" not in html and "textContent" in html
     # Only our helper binds popups and tooltips (folium's GeoJsonPopup/Tooltip would add more).
-    assert html.count("bindPopup(") == 2 and html.count("bindTooltip(") == 1
+    assert html.count("bindPopup(") == 2 and html.count("bindTooltip(") == 2
 
 
 # --- map content ----------------------------------------------------------------------------------
@@ -388,3 +388,24 @@ def test_partial_layers_still_render() -> None:
 def test_layer_without_crs_is_refused() -> None:
     with pytest.raises(ValueError, match="plots has no CRS"):
         _report(plots=_plots().set_crs(None, allow_override=True))
+
+
+def _regions(name: str = "Regio Utrecht") -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"region_id": ["R1", "R2"], "name": [name, "Regio Zwolle"], "homes": [130, 0]},
+        geometry=[
+            box(X0 - 5_000, Y0 - 5_000, X0 + 1_000, Y0 + 5_000),
+            box(X0 + 1_000, Y0 - 5_000, X0 + 9_000, Y0 + 5_000),
+        ],
+        crs="EPSG:28992",
+    )
+
+
+def test_region_outlines_give_the_map_context_and_escape_names() -> None:
+    html = _report(regions=_regions(name=PAYLOAD))
+    assert PAYLOAD not in html
+    layer = _layer(html, "Regiogrenzen (2)")
+    assert [f["properties"]["rid"] for f in layer["features"]] == ["R1", "R2"]
+    assert layer["features"][0]["properties"]["nm"] == PAYLOAD
+    assert layer["features"][0]["properties"]["h"] == 130
+    assert "Regiogrenzen" not in _report()
