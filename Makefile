@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    := results
 
-.PHONY: demo test test-fast lint install clean-results
+.PHONY: demo test test-fast lint install clean-results real
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ test: $(STAMP)
 ## test-fast: the quick set (no slow, real-data or browser tests)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not realdata and not browser"
+
+## real: import ../shared/data and run the real-data scenarios (Ede, province Utrecht)
+real: $(STAMP)
+	$(BIN)/python scenarios/real/prepare.py
+	$(BIN)/flexplan run scenarios/real/ede.yaml --out $(OUT)/real/ede
+	$(BIN)/flexplan run scenarios/real/utrecht.yaml --out $(OUT)/real/utrecht
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -117,6 +117,39 @@ def _listed(label: str, items: list[str]) -> str:
     return f"{label}: {', '.join(items[:10])}{more}"
 
 
+def _region_room(inst: Instance) -> pd.Series:
+    """Most homes each region could hold: eligible plots whose buurt cap admits a project,
+    with each buurt's total capped."""
+    plots = inst.plots
+    cap = dict(zip(inst.buurten["buurt_id"], inst.buurten["cap"], strict=True))
+    buurt_cap = plots["buurt_id"].map(
+        lambda b: cap.get(b, np.inf) if isinstance(b, str) else np.inf
+    )
+    usable = plots["eligible"] & (buurt_cap >= plots["min_homes"])
+    frame = pd.DataFrame(
+        {
+            "region_id": plots["region_id"],
+            "buurt": plots["buurt_id"].where(
+                plots["buurt_id"].map(lambda b: isinstance(b, str)), plots["plot_id"]
+            ),
+            "homes": plots["capacity"].where(usable, 0),
+            "cap": buurt_cap,
+        }
+    )
+    frame = frame[frame["region_id"].map(lambda r: isinstance(r, str))]
+    per_buurt = frame.groupby(["region_id", "buurt"]).agg(
+        homes=("homes", "sum"), cap=("cap", "first")
+    )
+    per_buurt["room"] = np.minimum(per_buurt["homes"], per_buurt["cap"])
+    return per_buurt.groupby(level="region_id")["room"].sum()
+
+
+def _smallest_project(inst: Instance, region_id: str) -> float:
+    plots = inst.plots
+    mask = (plots["region_id"] == region_id) & plots["eligible"]
+    return float(plots.loc[mask, "min_homes"].min()) if mask.any() else np.inf
+
+
 def _fixed_conflicts(inst: Instance) -> list[str]:
     """Agreed projects (fixed_homes) that alone break a buurt cap, region maximum or group."""
     plots = inst.plots
@@ -142,6 +175,21 @@ def _fixed_conflicts(inst: Instance) -> list[str]:
                     f"The agreed projects in region {row.region_id} hold "
                     f"{int(load[row.region_id])} homes, more than its maximum of "
                     f"{int(row.max_homes)}."
+                )
+        room = _region_room(inst)
+        for row in inst.regions.itertuples(index=False):
+            smallest = _smallest_project(inst, row.region_id)
+            if row.min_homes > 0 and smallest > (row.max_homes if row.max_homes >= 0 else np.inf):
+                lines.append(
+                    f"Region {row.region_id} must get at least {int(row.min_homes)} homes but "
+                    f"at most {int(row.max_homes)}, and its smallest possible project has "
+                    f"{int(smallest)}."
+                )
+            elif row.min_homes == row.min_homes and row.min_homes > room.get(row.region_id, 0):
+                lines.append(
+                    f"Region {row.region_id} must get at least {int(row.min_homes)} homes, but "
+                    f"its eligible plots hold at most {int(room.get(row.region_id, 0))} within "
+                    "the buurt caps and project sizes."
                 )
     groups = sum_by(plots["group"], fixed > 0)
     lines += [
