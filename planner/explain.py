@@ -8,6 +8,7 @@ their bounds).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any
 
@@ -252,21 +253,11 @@ def explain_shortfall(
             "No allocation satisfies the fixed rules: the agreed projects (fixed_homes) and the "
             "regional minimums cannot all hold together."
         ]
-    budget_s = max(5.0, min(30.0, options.time_limit_s / 4))
+    present = [f for f in FAMILIES if _family_present(inst, f)]
+    most = _Relaxer(inst, options)
     binding: list[dict[str, Any]] = []
-    for family in FAMILIES:
-        if not _family_present(inst, family):
-            continue
-        relaxed = build(
-            inst,
-            mode="max_homes",
-            relax=frozenset({family}),
-            integer_flows=options.backend == "cpsat",
-        )
-        res = solve_built(relaxed, options, time_limit_s=budget_s)
-        if res.termination.reason not in FEASIBLE:
-            continue
-        gained = round(res.objective_value()) - placed
+    for family in present:
+        gained = most.homes({family}) - placed
         if gained > 0:
             where = _where(inst, result, family)
             binding.append({"family": family, "homes_added": gained, "where": where})
@@ -274,12 +265,66 @@ def explain_shortfall(
                 f"Relaxing {FAMILY_TEXT[family]} would allow {gained} more homes"
                 + (f"; {where}." if where else ".")
             )
-    if not binding and placed < target:
+    smallest = _smallest_restoring_set(most, present, binding, target)
+    if smallest is None:
         lines.append(
-            "No single rule explains the shortfall on its own: several rules bind together "
-            "(try relaxing two at once, e.g. care reach and the buurt cap)."
+            f"No combination of up to {MAX_SET} rule families restores the target: more "
+            "candidate plots or capacity are needed."
         )
+    else:
+        names = " and ".join(FAMILY_TEXT[f] for f in smallest)
+        lines.append(f"The smallest change that restores all {target} homes: relax {names}.")
+        for row in binding:
+            row["in_smallest_set"] = row["family"] in smallest
     return lines, binding
+
+
+MAX_SET = 3
+
+
+class _Relaxer:
+    """Most homes possible with some rule families left out (memoised, time-boxed solves)."""
+
+    def __init__(self, inst: Instance, options: SolveOptions) -> None:
+        self.inst = inst
+        self.options = options
+        self.seconds = max(5.0, min(30.0, options.time_limit_s / 4))
+        self._cache: dict[frozenset[str], int] = {}
+
+    def homes(self, families: set[str] | frozenset[str]) -> int:
+        key = frozenset(families)
+        if key not in self._cache:
+            relaxed = build(
+                self.inst,
+                mode="max_homes",
+                relax=key,
+                integer_flows=self.options.backend == "cpsat",
+            )
+            res = solve_built(relaxed, self.options, time_limit_s=self.seconds)
+            ok = res.termination.reason in FEASIBLE
+            self._cache[key] = round(res.objective_value()) if ok else 0
+        return self._cache[key]
+
+
+def _smallest_restoring_set(
+    most: _Relaxer, present: list[str], binding: list[dict[str, Any]], target: int
+) -> tuple[str, ...] | None:
+    """The fewest families whose joint relaxation places the whole target.
+
+    Single families first (the one adding most homes wins a tie), then pairs and triples of the
+    families present, in the fixed order of FAMILIES so the answer is deterministic.
+    """
+    if most.homes(frozenset(present)) < target:
+        return None
+    singles = sorted(binding, key=lambda b: -b["homes_added"])
+    for row in singles:
+        if most.homes({row["family"]}) >= target:
+            return (row["family"],)
+    for size in range(2, MAX_SET + 1):
+        for combo in itertools.combinations(present, size):
+            if most.homes(set(combo)) >= target:
+                return combo
+    return None
 
 
 def _family_present(inst: Instance, family: str) -> bool:

@@ -146,7 +146,12 @@ def test_buurt_cap_shortfall_names_the_buurt():
     assert r.total_homes == 12
     _, binding = explain_shortfall(inst, r, SolveOptions.from_scenario(inst))
     assert binding == [
-        {"family": "neighbourhood", "homes_added": 6, "where": "buurten at their cap: B1"}
+        {
+            "family": "neighbourhood",
+            "homes_added": 6,
+            "where": "buurten at their cap: B1",
+            "in_smallest_set": True,
+        }
     ]
 
 
@@ -351,3 +356,32 @@ def test_demand_without_listed_travel_pairs_is_not_a_crash():
     assert r.status == "INFEASIBLE"
     _, binding = explain_shortfall(inst, r, SolveOptions.from_scenario(inst))
     assert [b["family"] for b in binding] == ["demand"]
+
+
+def test_smallest_set_of_families_that_restores_the_target():
+    # Either rule alone costs 5 homes; only relaxing both places all 20.
+    inst = make_instance(
+        [{"capacity": 10, "buurt_id": "B1"}, {"capacity": 10, "region_id": "R1"}],
+        buurten=[{"buurt_id": "B1", "name": None, "dwellings": 100, "cap": 5}],
+        regions=[{"region_id": "R1", "max_homes": 5}],
+        target_homes=20,
+    )
+    r = solve(inst)
+    assert (r.status, r.total_homes) == ("SHORTFALL", 10)
+    lines, binding = explain_shortfall(inst, r, SolveOptions.from_scenario(inst))
+    assert {b["family"]: b["homes_added"] for b in binding} == {
+        "neighbourhood": 5,
+        "region_bounds": 5,
+    }
+    assert all(b["in_smallest_set"] for b in binding)
+    assert lines[-1] == (
+        "The smallest change that restores all 20 homes: relax the cap on flex homes per buurt "
+        "and the regional minimum/maximum homes."
+    )
+
+
+def test_no_relaxation_restores_a_target_beyond_all_capacity():
+    inst = make_instance([{"capacity": 10}], target_homes=50)
+    r = solve(inst)
+    lines, _ = explain_shortfall(inst, r, SolveOptions.from_scenario(inst))
+    assert "more candidate plots or capacity are needed" in lines[-1]
