@@ -216,6 +216,60 @@ def batch(
 
 @app.command()
 @handle_errors
+def sweep(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    param: Annotated[
+        list[str],
+        typer.Option(
+            "--param",
+            help="KEY=V1,V2,... to vary, e.g. support.reach_m.huisarts=1000,1500,2000; "
+            "repeat for a grid.",
+        ),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the sweep.")] = Path(
+        "results/sweep"
+    ),
+    workers: Annotated[int, typer.Option(min=1, help="Points solved in parallel.")] = 2,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address (tcp://HOST:8786) to run the points on."),
+    ] = None,
+) -> None:
+    """Run a scenario over a grid of parameter values; writes sweep.csv and sweep.png."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from planner.sweep import grid_points, parse_params, run_sweep
+
+    grid = parse_params(param)
+    total = len(grid_points(grid))
+    columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err) as progress:
+        task = progress.add_task("sweep", total=total)
+        table = run_sweep(
+            scenario,
+            grid,
+            out_dir,
+            workers=workers,
+            scheduler=scheduler,
+            on_done=lambda _row: progress.update(task, advance=1),
+        )
+    shown = Table(title=f"sweep: {total} points -> {out_dir}")
+    cols = [*grid, "status", "homes", "support_homes", "plots_used", "objective", "gap"]
+    for col in cols:
+        shown.add_column(col)
+    for row in table.to_dict("records"):
+        shown.add_row(*[_fmt(row.get(c)) for c in cols])
+    out.print(shown)
+    out.print(f"table: {out_dir / 'sweep.csv'}  chart: {out_dir / 'sweep.png'}", highlight=False)
+    failed = table[table["status"] == "ERROR"]
+    for row in failed.to_dict("records"):
+        err.print(f"[red]failed:[/] {row['run_dir']}: {row['error']}", highlight=False)
+    if len(failed):
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
 def compare(
     a: Annotated[Path, typer.Argument(help="First run folder.")],
     b: Annotated[Path, typer.Argument(help="Second run folder.")],
