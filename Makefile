@@ -15,11 +15,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: create the venv, install, run the default scenario and open its report
+SCENARIOS := $(basename $(notdir $(wildcard scenarios/*.yaml)))
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+## demo: create the venv, install, run the scenarios and serve them on the map app
 demo: $(STAMP)
-	$(BIN)/flexplan run scenarios/default.yaml --out $(OUT)/default
-	@echo "Open the report: file://$(abspath $(OUT)/default/report.html)"
-	@if [ -n "$$DISPLAY" ]; then $(BIN)/python -m webbrowser -t "file://$(abspath $(OUT)/default/report.html)"; fi
+	@for s in $(SCENARIOS); do \
+	  $(BIN)/flexplan run scenarios/$$s.yaml --out $(OUT)/$$s/demo || exit 1; \
+	done
+	@echo "Standalone report: file://$(abspath $(OUT)/default/demo/report.html)"
+	@echo "Map app: http://$(HOST):$(PORT)/  (Ctrl+C stops it)"
+	$(BIN)/flexplan serve --host $(HOST) --port $(PORT) --data $(OUT) --scenarios scenarios
 
 ## test: lint and the whole test suite
 test: $(STAMP)

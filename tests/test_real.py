@@ -70,7 +70,9 @@ def test_utrecht_province_with_joined_dwellings(prepared: Path, tmp_path: Path) 
     assert kpis["homes"] == 1000 and kpis["support_homes"] >= 200
     regions = {r["region_id"]: r for r in kpis["per_region"]}
     assert len(regions) == 26
-    assert any(r["max_homes"] is not None and r["homes"] == r["max_homes"] for r in regions.values())
+    assert any(
+        r["max_homes"] is not None and r["homes"] == r["max_homes"] for r in regions.values()
+    )
     assert all(r["homes"] >= (r["min_homes"] or 0) for r in regions.values())
     buurten = gpd.read_file(prepared / "utrecht" / "neighbourhoods.gpkg")
     assert (buurten["dwellings_source"] == "table").sum() >= 700  # 2020 stock joined by code

@@ -1,0 +1,415 @@
+"""The map app through Flask's test client: pages, API shapes, bad input, escaping, downloads.
+
+Runs in background processes are in test_web_runs.py; these tests only read a finished run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pyogrio
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.web_support import PAYLOAD, new_app
+from web.summary import reach_share
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+def test_list_page_is_dutch_with_dutch_numbers(client: FlaskClient) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert '<html lang="nl">' in page
+    assert "Woningen geplaatst" in page and "Kavels gebruikt" in page
+    kpis = json.loads((_run_dir(client) / "kpis.json").read_text())
+    homes = f"{kpis['homes']:,}".replace(",", ".")
+    assert f"{homes} / {kpis['target_homes']:,}".replace(",", ".") in page
+    assert "/scenarios/scenario/map" in page and "/downloads/scenario/gpkg" in page
+
+
+def test_english_switch_is_remembered(client: FlaskClient) -> None:
+    page = client.get("/?lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in page and "Homes placed" in page
+    assert '<html lang="en">' in client.get("/").get_data(as_text=True)  # session keeps it
+    assert "Woningen geplaatst" in client.get("/?lang=nl").get_data(as_text=True)
+    assert '<html lang="nl">' in client.get("/?lang=xx").get_data(as_text=True)
+
+
+def test_list_sorts_on_the_server(client: FlaskClient) -> None:
+    def order(query: str) -> list[str]:
+        page = client.get(f"/{query}").get_data(as_text=True)
+        return re.findall(r"<code>(scenario|xss)</code>", page)
+
+    assert order("?sort=name") == ["scenario", "xss"]
+    assert order("?sort=name&dir=desc") == ["xss", "scenario"]
+    assert order("?sort=nonsense") == ["scenario", "xss"]  # unknown sort key: default order
+    page = client.get("/?sort=homes&dir=desc").get_data(as_text=True)
+    assert 'aria-sort="descending"' in page
+
+
+def test_map_page_is_offline_and_small(client: FlaskClient) -> None:
+    response = client.get("/scenarios/scenario/map")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources and all(s.startswith(("/", "?", "#")) for s in sources), sources
+    assert "/vendor/leaflet/leaflet.js" in sources and "/static/map.js" in sources
+    assert "<script>" not in page  # no inline script: the CSP forbids it
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert len(response.data) < 3_000_000
+    config = json.loads(re.search(r'id="fp-config">(.*?)</script>', page, re.S).group(1))
+    assert config["tiles"]["url"].startswith("https://service.pdok.nl/brt/achtergrondkaart/")
+    assert {"allocation", "unused", "services", "buurten", "regions"} <= set(config["urls"])
+    for url in config["urls"].values():
+        assert client.get(url).status_code == 200
+    for name in ("leaflet.js", "leaflet.css", "images/layers.png"):
+        with client.get(f"/vendor/leaflet/{name}") as asset:
+            assert asset.status_code == 200 and asset.data
+
+
+def test_map_page_has_a_text_alternative(client: FlaskClient) -> None:
+    page = client.get("/scenarios/scenario/map").get_data(as_text=True)
+    kpis = json.loads((_run_dir(client) / "kpis.json").read_text())
+    table = page.split('id="fp-plots"', 1)[1]
+    assert table.count('class="fp-zoom"') == kpis["plots_used"]
+    assert 'class="fp-table fp-sortable"' in page
+    assert 'role="application"' in page and "aria-label=" in page
+
+
+def test_html_in_names_is_escaped(client: FlaskClient) -> None:
+    for url in ("/", "/scenarios/xss/map", "/scenarios/scenario/map", "/scenarios/xss/runs/new"):
+        page = client.get(url).get_data(as_text=True)
+        assert "<img src=x" not in page, url
+    assert "&lt;img src=x onerror=alert(1)&gt;" in client.get("/").get_data(as_text=True)
+    geojson = client.get("/api/scenarios/scenario/layers/unused.geojson").get_json()
+    used = client.get("/api/scenarios/scenario/allocation.geojson").get_json()
+    names = [f["properties"]["name"] for f in geojson["features"] + used["features"]]
+    assert PAYLOAD in names  # data stays data; map.js shows it with textContent
+
+
+def test_map_script_uses_text_not_html() -> None:
+    script = (Path(__file__).parents[1] / "web" / "static" / "map.js").read_text()
+    assert "textContent" in script
+    # innerHTML only to escape layer-control names (Leaflet inserts those as HTML)
+    assert script.count(".innerHTML") == 1 and "return span.innerHTML" in script
+
+
+# --- unknown names and bad paths ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/scenarios/nope/map",
+        "/scenarios/nope/runs/new",
+        "/downloads/nope/gpkg",
+        "/downloads/scenario/passwd",
+        "/downloads/scenario/gpkg?run=nope",
+        "/scenarios/scenario/map?run=..",
+        "/scenarios/..%2F..%2Fetc/map",
+        "/vendor/leaflet/../../setup.py",
+        "/vendor/leaflet/leaflet.js.map",
+        "/runs/nope",
+        "/runs/..%2Fx",
+    ],
+)
+def test_unknown_names_are_404_pages(client: FlaskClient, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert "Fout 404" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/scenarios/nope",
+        "/api/scenarios/nope/allocation.geojson",
+        "/api/scenarios/scenario/allocation.geojson?run=nope",
+        "/api/scenarios/scenario/layers/secrets.geojson",
+        "/api/runs/nope",
+        "/api/nothing",
+    ],
+)
+def test_unknown_names_are_404_json(client: FlaskClient, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 404
+    error = response.get_json()["error"]
+    assert error["status"] == 404 and error["message"]
+
+
+def test_scenario_without_runs_and_unsafe_file_names(
+    finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    scenarios, _data = finished
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    text = (scenarios / "scenario.yaml").read_text()
+    (folder / "fresh.yaml").write_text(text)
+    (folder / "bad name.yaml").write_text(text)
+    (folder / ".hidden.yaml").write_text(text)
+    app_ = new_app(folder, tmp_path / "empty")
+    client_ = app_.test_client()
+    rows = client_.get("/api/scenarios").get_json()
+    assert [r["name"] for r in rows] == ["fresh"]
+    assert rows[0]["status"] == "NO_RUN" and rows[0]["run_id"] is None
+    assert client_.get("/api/scenarios/fresh/allocation.geojson").status_code == 404
+    assert client_.get("/scenarios/fresh/map").status_code == 404
+    assert client_.get("/scenarios/fresh/runs/new").status_code == 200
+
+
+# --- API shapes --------------------------------------------------------------------------------
+
+
+def test_api_scenarios(client: FlaskClient) -> None:
+    rows = {r["name"]: r for r in client.get("/api/scenarios").get_json()}
+    assert set(rows) == {"scenario", "xss"}
+    row = rows["scenario"]
+    kpis = json.loads((_run_dir(client) / "kpis.json").read_text())
+    assert row["status"] == kpis["status"] and row["run_id"] == "run1"
+    for key in ("homes", "support_homes", "plots_used", "total_cost_eur", "gap"):
+        assert row["kpis"][key] == kpis[key]
+    assert row["kpis"]["reach_share"] == 1.0  # the model guarantees it; recomputed from the CSV
+    assert rows["xss"]["run_id"] == "main" and rows["xss"]["title"] == PAYLOAD
+    detail = client.get("/api/scenarios/scenario").get_json()
+    assert detail["run_ids"] == ["run1"]
+
+
+def test_allocation_geojson(client: FlaskClient) -> None:
+    response = client.get("/api/scenarios/scenario/allocation.geojson")
+    assert response.status_code == 200 and response.mimetype == "application/geo+json"
+    data = response.get_json()
+    assert data["type"] == "FeatureCollection"
+    plots = pyogrio.read_dataframe(_run_dir(client) / "allocation.gpkg", layer="plots")
+    used = plots[plots["selected"]]
+    assert len(data["features"]) == len(used)
+    got = {f["properties"]["plot_id"]: f["properties"] for f in data["features"]}
+    for row in used.itertuples():
+        assert got[row.plot_id]["homes"] == row.homes
+        assert got[row.plot_id]["support_homes"] == row.support_homes
+        assert "dist_huisarts_m" in got[row.plot_id]
+    lon, lat = data["features"][0]["geometry"]["coordinates"][0][0]
+    assert 3 < lon < 8 and 50 < lat < 54  # WGS84 lon/lat around Amersfoort
+    again = client.get(
+        "/api/scenarios/scenario/allocation.geojson",
+        headers={"If-None-Match": response.headers["ETag"]},
+    )
+    assert again.status_code == 304
+
+
+def test_other_layers(client: FlaskClient) -> None:
+    unused = client.get("/api/scenarios/scenario/layers/unused.geojson").get_json()
+    assert all(f["properties"]["homes"] == 0 for f in unused["features"])
+    assert any(f["properties"]["reason"] for f in unused["features"])
+    services = client.get("/api/scenarios/scenario/layers/services.geojson").get_json()
+    assert {f["properties"]["type"] for f in services["features"]} == {
+        "huisarts",
+        "wijkteam",
+        "ggz",
+    }
+    assert all("load" in f["properties"] for f in services["features"])
+    buurten = client.get("/api/scenarios/scenario/layers/buurten.geojson").get_json()
+    assert buurten["features"] and all(f["properties"]["homes"] > 0 for f in buurten["features"])
+    regions = client.get("/api/scenarios/scenario/layers/regions.geojson").get_json()
+    kpis = json.loads((_run_dir(client) / "kpis.json").read_text())
+    expected = {r["region_id"]: r["homes"] for r in kpis["per_region"]}
+    assert {
+        f["properties"]["region_id"]: f["properties"]["homes"] for f in regions["features"]
+    } == (expected)
+
+
+def test_reach_share_counts_homes_covered_by_every_type(tmp_path: Path) -> None:
+    pd.DataFrame(
+        {
+            "plot_id": ["A", "A", "B", "B"],
+            "service_id": ["h1", "w1", "h2", "w2"],
+            "service_type": ["huisarts", "wijkteam", "huisarts", "wijkteam"],
+            "residents": [4, 4, 6, 2],
+            "distance_m": [1.0, 1.0, 1.0, 1.0],
+        }
+    ).to_csv(tmp_path / "support_assignments.csv", index=False)
+    kpis = {
+        "support_homes": 10,
+        "per_service_type": [
+            {"type": "huisarts", "required": True},
+            {"type": "wijkteam", "required": True},
+            {"type": "opvang", "required": False},
+        ],
+    }
+    assert reach_share(tmp_path, kpis) == pytest.approx(0.6)  # A: 4 of 4, B: 2 of 6
+    assert reach_share(tmp_path, {**kpis, "support_homes": 0}) is None
+
+
+def test_openapi_lists_every_api_route(app: Flask, client: FlaskClient) -> None:
+    spec = client.get("/api/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    documented = set(spec["paths"])
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/") and rule.rule != "/api/openapi.json":
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule).replace("{job_id}", "{id}")
+            assert path in documented, path
+
+
+# --- runs API: bad input (no process is started) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ([1, 2], 400, "body"),
+        ({}, 400, "scenario"),
+        ({"scenario": 3}, 400, "scenario"),
+        ({"scenario": "nope"}, 422, "scenario"),
+        ({"scenario": "../world/scenario"}, 422, "scenario"),
+        ({"scenario": "scenario", "overrides": [1]}, 400, "overrides"),
+        ({"scenario": "scenario", "overrides": {"a..b": 1}}, 400, "overrides.a..b"),
+        (
+            {"scenario": "scenario", "overrides": {"layers.plots.path": "/etc/passwd"}},
+            422,
+            "overrides.layers.plots.path",
+        ),
+        ({"scenario": "scenario", "overrides": {"support.min_share": 2}}, 422, None),
+        ({"scenario": "scenario", "overrides": {"support.min_shar": 0.2}}, 422, None),
+        ({"scenario": "scenario", "overrides": {"solver.time_limit_s": 1e9}}, 422, None),
+        ({"scenario": "scenario", "overrides": {"target_homes": "many"}}, 422, None),
+    ],
+)
+def test_start_run_rejects_bad_input(
+    app: Flask, client: FlaskClient, body: object, status: int, field: str | None
+) -> None:
+    response = client.post("/api/runs", json=body)
+    assert response.status_code == status, response.get_json()
+    error = response.get_json()["error"]
+    if field is not None:
+        assert error["field"] == field
+    else:
+        key = next(iter(body["overrides"]))  # type: ignore[index]
+        assert error["field"] == f"overrides.{key}", error
+    assert app.extensions["flexplan"].runs.records() == []  # nothing was queued
+
+
+def test_start_run_needs_json_and_small_bodies(client: FlaskClient) -> None:
+    form = client.post("/api/runs", data={"scenario": "scenario"})
+    assert form.status_code == 415 and form.get_json()["error"]["field"] == "body"
+    broken = client.post("/api/runs", data="{", content_type="application/json")
+    assert broken.status_code == 400
+    big = {"scenario": "scenario", "overrides": {"description": "x" * 100_000}}
+    assert client.post("/api/runs", json=big).status_code == 413
+
+
+def test_cancel_unknown_run(client: FlaskClient) -> None:
+    assert client.delete("/api/runs/nope").status_code == 404
+    assert client.delete("/api/runs/a%2F..%2Fb").status_code == 404
+
+
+# --- the run form ------------------------------------------------------------------------------
+
+
+def test_run_form_has_labels_and_csrf(client: FlaskClient) -> None:
+    page = client.get("/scenarios/scenario/runs/new").get_data(as_text=True)
+    assert 'name="csrf_token"' in page
+    ids = re.findall(r'<(?:input|select)[^>]* id="([^"]+)"', page)
+    ids = [i for i in ids if i not in ("csrf_token", "submit")]
+    assert {
+        "target_homes",
+        "min_share",
+        "max_share_of_dwellings",
+        "objective",
+        "time_limit_s",
+    } <= set(ids)
+    assert "reach_huisarts" in ids and "reach_ggz" in ids
+    for field_id in ids:
+        assert f'for="{field_id}"' in page, field_id
+    assert 'value="150"' in page  # the scenario's own target
+
+
+def test_run_form_without_csrf_is_refused(finished: tuple[Path, Path]) -> None:
+    app_ = new_app(*finished, WTF_CSRF_ENABLED=True)
+    response = app_.test_client().post("/scenarios/scenario/runs/new", data={"target_homes": "5"})
+    assert response.status_code == 400
+    assert app_.extensions["flexplan"].runs.records() == []
+
+
+def _form(client: FlaskClient, **values: str) -> dict[str, str]:
+    page = client.get("/scenarios/scenario/runs/new").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    data = {
+        "csrf_token": token,
+        "target_homes": "150",
+        "min_share": "0,1",
+        "max_share_of_dwellings": "0,1",
+        "objective": "max_suitability",
+        "time_limit_s": "20",
+        "reach_huisarts": "900",
+        "reach_wijkteam": "1000",
+        "reach_ggz": "5000",
+    }
+    return {**data, **values}
+
+
+def test_run_form_shows_field_errors(finished: tuple[Path, Path]) -> None:
+    app_ = new_app(*finished, WTF_CSRF_ENABLED=True)
+    client_ = app_.test_client()
+    response = client_.post("/scenarios/scenario/runs/new", data=_form(client_, min_share="veel"))
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert 'id="min_share-errors"' in page and 'aria-invalid="true"' in page
+    # a value WTForms accepts but the scenario rejects: the planner's own message is shown
+    response = client_.post("/scenarios/scenario/runs/new", data=_form(client_, min_share="0,5"))
+    assert response.status_code == 422
+    assert "max_share_per_plot" in response.get_data(as_text=True)
+    assert app_.extensions["flexplan"].runs.records() == []
+
+
+# --- downloads ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "magic"),
+    [
+        ("gpkg", b"SQLite format 3"),
+        ("geojson", b"{"),
+        ("csv", b"plot_id,"),
+        ("assignments", b"plot_id,service_id"),
+        ("report", b"<!DOCTYPE html>"),
+        ("kpis", b"{"),
+    ],
+)
+def test_downloads_are_attachments(client: FlaskClient, kind: str, magic: bytes) -> None:
+    with client.get(f"/downloads/scenario/{kind}") as response:
+        assert response.status_code == 200
+        disposition = response.headers["Content-Disposition"]
+        assert disposition.startswith("attachment;") and "scenario-run1-" in disposition
+        assert response.data.startswith(magic)
+
+
+def test_geojson_and_csv_downloads_hold_every_plot(client: FlaskClient) -> None:
+    plots = pyogrio.read_dataframe(_run_dir(client) / "allocation.gpkg", layer="plots")
+    data = json.loads(client.get("/downloads/scenario/geojson").data)
+    assert len(data["features"]) == len(plots)
+    lon, lat = data["features"][0]["geometry"]["coordinates"][0][0]
+    assert 3 < lon < 8 and 50 < lat < 54
+    table = pd.read_csv(io.BytesIO(client.get("/downloads/scenario/csv").data))
+    assert list(table["plot_id"]) == list(plots["plot_id"])
+    assert table["homes"].sum() == plots["homes"].sum()
+
+
+# --- compare -----------------------------------------------------------------------------------
+
+
+def test_compare_page(client: FlaskClient) -> None:
+    page = client.get("/compare?a=scenario&b=xss").get_data(as_text=True)
+    assert 'id="fp-map-a"' in page and 'id="fp-map-b"' in page and "/static/compare.js" in page
+    assert "plots_used" in page
+    assert client.get("/compare").status_code == 200
+    assert client.get("/compare?a=scenario&b=nope").status_code == 404
+
+
+def _run_dir(client: FlaskClient) -> Path:
+    app_ = client.application
+    return app_.extensions["flexplan"].store.run("scenario").path

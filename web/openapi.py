@@ -1,0 +1,219 @@
+"""The API described as OpenAPI 3.1 (served at /api/openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_RUN_Q = {
+    "name": "run",
+    "in": "query",
+    "required": False,
+    "description": "Run id (default: the latest finished run).",
+    "schema": {"type": "string"},
+}
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _err(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
+
+
+def _ok(schema: dict[str, Any], description: str = "OK", media: str = "application/json"):
+    return {"description": description, "content": {media: {"schema": schema}}}
+
+
+def spec() -> dict[str, Any]:
+    run = {"$ref": "#/components/schemas/Run"}
+    geojson = {"$ref": "#/components/schemas/FeatureCollection"}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Flexplan API",
+            "version": "1",
+            "description": (
+                "Scenarios, their latest run's KPIs and map layers, and runs started in the "
+                "background. Names are scenario file stems (default for scenarios/default.yaml)."
+            ),
+        },
+        "paths": {
+            "/api/scenarios": {
+                "get": {
+                    "summary": "Every scenario with status and headline KPIs",
+                    "responses": {
+                        "200": _ok(
+                            {"type": "array", "items": {"$ref": "#/components/schemas/Scenario"}}
+                        )
+                    },
+                }
+            },
+            "/api/scenarios/{name}": {
+                "get": {
+                    "summary": "One scenario with the ids of its finished runs",
+                    "parameters": [_NAME],
+                    "responses": {
+                        "200": _ok({"$ref": "#/components/schemas/Scenario"}),
+                        "404": _err("Unknown scenario"),
+                    },
+                }
+            },
+            "/api/scenarios/{name}/allocation.geojson": {
+                "get": {
+                    "summary": "Used plots of the latest finished run (WGS84)",
+                    "description": (
+                        "A feature per used plot with plot_id, name, homes, support_homes, "
+                        "capacity, suitability, buurt_id, region_id and dist_<type>_m."
+                    ),
+                    "parameters": [_NAME, _RUN_Q],
+                    "responses": {
+                        "200": _ok(geojson, media="application/geo+json"),
+                        "404": _err("Unknown scenario or run, or no finished run yet"),
+                    },
+                }
+            },
+            "/api/scenarios/{name}/layers/{layer}.geojson": {
+                "get": {
+                    "summary": "Another map layer of a run (WGS84)",
+                    "parameters": [
+                        _NAME,
+                        {
+                            "name": "layer",
+                            "in": "path",
+                            "required": True,
+                            "schema": {
+                                "enum": ["allocation", "unused", "services", "buurten", "regions"]
+                            },
+                        },
+                        _RUN_Q,
+                    ],
+                    "responses": {
+                        "200": _ok(geojson, media="application/geo+json"),
+                        "404": _err("Unknown scenario, run or layer"),
+                    },
+                }
+            },
+            "/api/runs": {
+                "get": {
+                    "summary": "Runs started from the app, newest first",
+                    "responses": {"200": _ok({"type": "array", "items": run})},
+                },
+                "post": {
+                    "summary": "Start a run in a background process",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/RunRequest"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "202": _ok(run, "Queued; poll the Location"),
+                        "400": _err("Not a JSON object, or a malformed field"),
+                        "413": _err("Body too large"),
+                        "415": _err("Not application/json"),
+                        "422": _err("Unknown scenario or an override the scenario rejects"),
+                    },
+                },
+            },
+            "/api/runs/{id}": {
+                "get": {
+                    "summary": "State and progress of a run",
+                    "parameters": [_ID],
+                    "responses": {"200": _ok(run), "404": _err("Unknown run")},
+                },
+                "delete": {
+                    "summary": "Cancel a queued or running run (its process is ended)",
+                    "parameters": [_ID],
+                    "responses": {
+                        "200": _ok(run),
+                        "404": _err("Unknown run"),
+                        "409": _err("The run already ended"),
+                    },
+                },
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "properties": {
+                                "status": {"type": "integer"},
+                                "message": {"type": "string"},
+                                "field": {"type": ["string", "null"]},
+                            },
+                            "required": ["status", "message", "field"],
+                        }
+                    },
+                },
+                "Scenario": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {
+                            "description": "Latest run's status, or NO_RUN",
+                            "enum": ["OPTIMAL", "FEASIBLE", "SHORTFALL", "INFEASIBLE", "NO_RUN"],
+                        },
+                        "kpis": {
+                            "type": "object",
+                            "properties": {
+                                k: {"type": ["number", "null"]}
+                                for k in (
+                                    "homes",
+                                    "target_homes",
+                                    "support_homes",
+                                    "plots_used",
+                                    "reach_share",
+                                    "total_cost_eur",
+                                    "gap",
+                                )
+                            },
+                        },
+                        "run_id": {"type": ["string", "null"]},
+                        "runs": {"type": "integer"},
+                        "job": {"type": ["object", "null"]},
+                    },
+                    "required": ["name", "status", "kpis"],
+                },
+                "RunRequest": {
+                    "type": "object",
+                    "properties": {
+                        "scenario": {"type": "string"},
+                        "overrides": {
+                            "type": "object",
+                            "description": (
+                                "Dotted scenario keys, as `flexplan run --set`: "
+                                '{"support.min_share": 0.3}. layers.* cannot be set.'
+                            ),
+                        },
+                    },
+                    "required": ["scenario"],
+                },
+                "Run": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "scenario": {"type": "string"},
+                        "state": {"enum": ["queued", "running", "done", "failed", "cancelled"]},
+                        "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                        "message": {"type": ["string", "null"]},
+                        "error": {"type": ["string", "null"]},
+                        "status": {"type": ["string", "null"]},
+                    },
+                    "required": ["id", "state", "progress", "error"],
+                },
+                "FeatureCollection": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"const": "FeatureCollection"},
+                        "features": {"type": "array"},
+                    },
+                },
+            }
+        },
+    }
