@@ -54,6 +54,7 @@ class Instance:
     distances: pd.DataFrame = field(default_factory=pd.DataFrame)
     weights_used: dict[str, float] = field(default_factory=dict)
     reach_stats: dict[str, Any] | None = None
+    _model_pairs: pd.DataFrame | None = field(default=None, repr=False)
     geo: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -63,6 +64,28 @@ class Instance:
     @property
     def support_types(self) -> list[str]:
         return list(self.scenario.support.reach_m)
+
+    def model_pairs(self) -> pd.DataFrame:
+        """The reach pairs the model needs (original row labels kept).
+
+        Where a plot reaches a service of some type without a capacity limit, that one pair can
+        take every support resident of the type, so the other pairs of that plot and type can
+        never be needed: only the nearest unlimited pair stays. The result's integral assignment
+        still sees every pair, so residents go to the nearest service with room.
+        """
+        if self._model_pairs is None:
+            pairs = self.pairs
+            unlimited = np.isnan(self.services["capacity"].to_numpy(dtype=float))[
+                pairs["service"].to_numpy(dtype=int)
+            ]
+            flag = pd.Series(unlimited, index=pairs.index)
+            groups = [pairs["plot"], pairs["type"]]  # pairs are sorted by distance within these
+            covered = flag.groupby(groups).transform("any")
+            nearest_unlimited = flag & (flag.astype(int).groupby(groups).cumsum() == 1)
+            keep = (~covered | nearest_unlimited).to_numpy()
+            self._model_pairs = pairs[keep]
+            log.info("reach: %d of %d pairs needed by the model", keep.sum(), len(pairs))
+        return self._model_pairs
 
 
 def sum_by(keys: Any, values: Any) -> pd.Series:

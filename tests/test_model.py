@@ -385,3 +385,62 @@ def test_no_relaxation_restores_a_target_beyond_all_capacity():
     r = solve(inst)
     lines, _ = explain_shortfall(inst, r, SolveOptions.from_scenario(inst))
     assert "more candidate plots or capacity are needed" in lines[-1]
+
+
+def test_model_pairs_keep_only_the_nearest_unlimited_service():
+    inst = make_instance(
+        [{"capacity": 8}, {"capacity": 8}],
+        services=[
+            {"type": "huisarts", "capacity": 2},
+            {"type": "huisarts"},
+            {"type": "huisarts"},
+            {"type": "ggz", "capacity": 5},
+        ],
+        pairs=[
+            (0, 0, "huisarts", 50.0),
+            (0, 2, "huisarts", 80.0),
+            (0, 1, "huisarts", 90.0),
+            (0, 3, "ggz", 10.0),
+            (1, 0, "huisarts", 70.0),
+            (1, 3, "ggz", 20.0),
+        ],
+        target_homes=16,
+        support={
+            "min_share": 0.25,
+            "max_share_per_plot": 0.5,
+            "reach_m": {"huisarts": 1000, "ggz": 1000},
+        },
+    )
+    kept = inst.model_pairs()
+    # plot 0 / huisarts: only the nearest unlimited service (row 1); capacitated rows stay.
+    assert kept.index.tolist() == [1, 3, 4, 5]
+    r = solve(inst)
+    # The result still assigns to the nearest service with room (service 0 first).
+    p0 = r.assignments[(r.assignments["plot"] == 0) & (r.assignments["type"] == "huisarts")]
+    assert p0.sort_values("distance_m")["service"].iloc[0] == 0
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    caps=st.lists(st.one_of(st.none(), st.integers(0, 6)), min_size=2, max_size=5),
+    reach=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4)), min_size=1, max_size=12),
+    target=st.integers(4, 24),
+)
+def test_pruning_pairs_never_changes_the_optimum(caps, reach, target):
+    services = [{"type": "huisarts", "capacity": c if c is not None else np.nan} for c in caps]
+    pairs = sorted({(p, s % len(caps)) for p, s in reach})
+    inst_args = dict(
+        plots=[{"capacity": 6, "suitability": 0.1 * (i + 1)} for i in range(4)],
+        services=services,
+        pairs=[(p, s, "huisarts", float(10 * s + p)) for p, s in pairs],
+        target_homes=target,
+        support={"min_share": 0.25, "max_share_per_plot": 0.5, "reach_m": {"huisarts": 500}},
+    )
+    pruned = AllocationModel(make_instance(**inst_args)).solve()
+    full_inst = make_instance(**inst_args)
+    full_inst._model_pairs = full_inst.pairs
+    full = AllocationModel(full_inst).solve()
+    assert pruned.status == full.status
+    assert pruned.total_homes == full.total_homes
+    if pruned.objective is not None:
+        assert pruned.objective == pytest.approx(full.objective, abs=1e-6)

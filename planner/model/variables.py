@@ -74,8 +74,9 @@ def create_variables(
             )
     if "care_reach" not in relax:
         service_ids = inst.services["service_id"].to_numpy()
-        for r, (p, s) in enumerate(
-            zip(inst.pairs["plot"].to_numpy(), inst.pairs["service"].to_numpy(), strict=True)
+        pairs = inst.model_pairs()
+        for r, p, s in zip(
+            pairs.index, pairs["plot"].to_numpy(), pairs["service"].to_numpy(), strict=True
         ):
             if p in v.support:
                 name = f"assign[{ids[p]},{service_ids[s]}]"
