@@ -67,6 +67,7 @@ class SolveOptions:
     # A previous allocation (plot_id -> (homes, support homes)) to start from: a re-run after a
     # small change finds a good incumbent at once. Plots it does not mention start at 0.
     hint: dict[str, tuple[int, int]] | None = None
+    warm_start: str = "greedy"
 
     @classmethod
     def from_scenario(cls, inst: Instance, **overrides: Any) -> SolveOptions:
@@ -77,6 +78,7 @@ class SolveOptions:
             relative_gap=s.relative_gap,
             workers=s.workers,
             seed=s.seed,
+            warm_start=s.warm_start,
         )
         for key, value in overrides.items():
             setattr(base, key, value)
@@ -308,7 +310,8 @@ class AllocationModel:
         res = None
         if eligible_cap >= inst.scenario.target_homes:
             main = build(inst, mode="target", integer_flows=integer_flows)
-            hint = hint_for(inst, main.vars, opts.hint) if opts.hint else None
+            start = opts.hint or self._greedy_start()
+            hint = hint_for(inst, main.vars, start) if start else None
             res = solve_built(main, opts, hint=hint)
             phases.append(self._phase("target", res))
             if res.termination.reason in FEASIBLE:
@@ -331,6 +334,22 @@ class AllocationModel:
             result.solve_seconds,
         )
         return result
+
+    def _greedy_start(self) -> dict[str, tuple[int, int]] | None:
+        """The greedy heuristic's allocation as a starting point (when warm_start is greedy)."""
+        if self.options.warm_start != "greedy":
+            return None
+        from planner.greedy import greedy_allocation
+
+        greedy = greedy_allocation(self.inst)
+        if greedy.status not in ("FEASIBLE", "OPTIMAL"):
+            return None
+        ids = self.inst.plots["plot_id"].to_numpy()
+        return {
+            str(pid): (int(h), int(s))
+            for pid, h, s in zip(ids, greedy.homes, greedy.support, strict=True)
+            if h > 0
+        }
 
     def _max_possible_homes(self) -> int:
         plots = self.inst.plots
