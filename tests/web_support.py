@@ -2,10 +2,17 @@
 
 The world's scenario file is ``world/scenario.yaml`` (name ``scenario``); ``xss.yaml`` beside it
 uses the same layers under a title full of HTML, and one plot's name is HTML too.
+
+The browser tests add a live server (werkzeug on 127.0.0.1, a free port, in a thread) and Debian's
+chromium driven by Playwright; without chromium they skip, except in CI (``CI=true``) where a
+missing browser fails them, so CI can never pass by skipping.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -90,3 +97,152 @@ def wait_for(
 
 def ended(state: dict[str, Any]) -> bool:
     return state["state"] in ("done", "failed", "cancelled")
+
+
+# --- browser tests -----------------------------------------------------------------------------
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI runs as root, where chromium's sandbox cannot start
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+def chromium_path() -> str:
+    """Debian's chromium; skip without it on a developer machine, fail in CI."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None and os.access("/usr/bin/chromium", os.X_OK):
+        path = "/usr/bin/chromium"
+    if path is None:
+        reason = "no chromium on PATH or at /usr/bin/chromium (Debian: apt-get install chromium)"
+        if in_ci():
+            pytest.fail(f"CI=true but {reason}: .ci/run must install it", pytrace=False)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session", name="browser")
+def browser_fixture() -> Iterator[Any]:
+    """One headless chromium for the session (Playwright's own download is never used)."""
+    from playwright.sync_api import sync_playwright
+
+    path = chromium_path()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class LiveServer:
+    """The real app on 127.0.0.1 and a free port, served from a thread until ``stop``."""
+
+    def __init__(self, app: Flask) -> None:
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        class Quiet(WSGIRequestHandler):
+            def log_request(self, *args: Any, **kwargs: Any) -> None:
+                """Requests are not news in tests; errors are still logged."""
+
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+        self.app.extensions["flexplan"].runs.shutdown()
+
+
+@pytest.fixture(scope="module", name="live_server")
+def live_server_fixture(finished: tuple[Path, Path]) -> Iterator[LiveServer]:
+    server = LiveServer(new_app(*finished, TESTING=False))
+    yield server
+    server.stop()
+
+
+class Watch:
+    """What a page did that a test must notice: JS errors, failed loads, dialogs, outside calls."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.outside: list[str] = []
+        self.expected_failures: set[str] = set()  # URLs a test loads to see an error page
+
+    def attach(self, context: Any) -> None:
+        context.route("**/*", self._route)
+        context.on("page", self._page)
+
+    def _page(self, page: Any) -> None:
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+        page.on("dialog", self._dialog)
+        page.on("response", self._response)
+
+    def _console(self, message: Any) -> None:
+        if message.location.get("url") in self.expected_failures:
+            return  # "Failed to load resource" for an error page the test asked for
+        if message.type in ("error", "assert"):
+            self.errors.append(f"console.{message.type}: {message.text} ({message.location})")
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400 and response.url not in self.expected_failures:
+            self.errors.append(f"HTTP {response.status}: {response.url}")
+
+    def _route(self, route: Any) -> None:
+        url = route.request.url
+        if url.startswith(self.host + "/") or url.startswith("data:"):
+            route.continue_()
+        else:  # the app must work offline: no CDN, no tiles unless the user picks PDOK
+            self.outside.append(url)
+            route.abort()
+
+    def problems(self) -> list[str]:
+        out = list(self.errors)
+        out += [f"dialog opened: {d}" for d in self.dialogs]
+        out += [f"request outside the app: {u}" for u in self.outside]
+        return out
+
+
+@pytest.fixture(name="watch")
+def watch_fixture(live_server: LiveServer) -> Watch:
+    return Watch(live_server.url)
+
+
+@pytest.fixture(name="page")
+def page_fixture(browser: Any, live_server: LiveServer, watch: Watch) -> Iterator[Any]:
+    """A fresh context and page (Dutch, 1280x900) whose problems fail the test at teardown."""
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 900}, locale="nl-NL"
+    )
+    context.set_default_timeout(15_000)
+    watch.attach(context)
+    tab = context.new_page()
+    yield tab
+    context.close()
+    problems = watch.problems()
+    assert not problems, "the browser saw:\n" + "\n".join(problems)
+
+
+def screenshot(page: Any, name: str, **kwargs: Any) -> Path:
+    """Save a screenshot under test-artifacts/browser/ (uploaded by CI, gitignored)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), **kwargs)
+    return path

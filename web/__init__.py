@@ -45,7 +45,7 @@ class Services:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; ``config`` (tests, `flexplan serve`) overrides defaults and environment."""
-    from web import api, compare, downloads, errors, i18n, maps, runs, scenarios
+    from web import api, compare, compression, downloads, errors, i18n, maps, runs, scenarios
 
     app = Flask(__name__)
     app.config.from_mapping(
@@ -82,6 +82,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for module in (scenarios, maps, runs, api, downloads, compare):
         app.register_blueprint(module.bp)
     app.after_request(_security_headers)
+    compression.init_app(app)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
+from flask_babel import gettext as _
 
 from web import services
 from web.maps import map_labels, tiles_config
@@ -26,6 +27,9 @@ def index() -> str:
         top = max([1, *(max(r["a"], r["b"]) for r in diff["regions"])])
         context.update(
             diff=diff,
+            kpi_labels=kpi_labels(),
+            title_a=store.scenario_title(a),
+            title_b=store.scenario_title(b),
             run_a=run_a,
             run_b=run_b,
             top=top,
@@ -38,3 +42,19 @@ def index() -> str:
             },
         )
     return render_template("compare.html", **context)
+
+
+def kpi_labels() -> dict[str, str]:
+    """The compared KPIs in the page's language, with the words the other pages use."""
+    return {
+        "status": _("Status"),
+        "target_homes": _("Target homes"),
+        "homes": _("Homes placed"),
+        "support_homes": _("Support homes"),
+        "plots_used": _("Plots used"),
+        "objective": _("Objective"),
+        "best_bound": _("Best bound"),
+        "gap": _("Optimality gap"),
+        "total_cost_eur": _("Cost"),
+        "solve_seconds": _("Solve time (seconds)"),
+    }

@@ -1,4 +1,5 @@
-/* Two maps kept on the same view (a few lines instead of a plugin), used plots with popups. */
+/* Two maps kept on the same view (a few lines instead of a plugin), used plots with popups.
+ * Each map gets data-ready="true" once its layers are drawn ("failed" when a fetch failed). */
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("fp-config").textContent);
@@ -17,20 +18,33 @@
     });
     return div;
   }
+  function get(url) {
+    return fetch(url, {headers: {Accept: "application/geo+json"}}).then(function (r) {
+      if (!r.ok) { throw new Error(url + ": " + r.status); }
+      return r.json();
+    });
+  }
   function make(id, url, color) {
+    var el = document.getElementById(id);
     var map = L.map(id, {preferCanvas: true});
     map.fitBounds([[50.75, 3.35], [53.55, 7.23]]);
     L.control.scale({imperial: false}).addTo(map);
-    fetch(config.regions).then(function (r) { return r.json(); }).then(function (data) {
-      L.geoJSON(data, {style: function () { return {color: "#777", weight: 1, fill: false}; }})
+    Promise.all([get(config.regions), get(url)]).then(function (data) {
+      L.geoJSON(data[0], {style: function () { return {color: "#777", weight: 1, fill: false}; }})
         .addTo(map);
-    });
-    fetch(url).then(function (r) { return r.json(); }).then(function (data) {
-      var layer = L.geoJSON(data, {
+      var layer = L.geoJSON(data[1], {
         style: function () { return {color: color, weight: 1.5, fillOpacity: 0.7}; },
         onEachFeature: function (f, l) { l.bindPopup(function () { return popup(f.properties); }); }
       }).addTo(map);
-      if (data.features.length && id === "fp-map-a") { map.fitBounds(layer.getBounds()); }
+      if (data[1].features.length && id === "fp-map-a") { map.fitBounds(layer.getBounds()); }
+      window.requestAnimationFrame(function () { el.setAttribute("data-ready", "true"); });
+    }).catch(function (err) {
+      var status = document.getElementById("fp-compare-status");
+      status.textContent = L_.failed;
+      status.classList.remove("fp-sr");
+      status.classList.add("fp-error");
+      el.setAttribute("data-ready", "failed");
+      if (window.console) { window.console.error(err); }
     });
     return map;
   }

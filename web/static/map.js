@@ -66,6 +66,7 @@
   }
 
   var map = L.map("fp-map", {preferCanvas: true, zoomControl: true, keyboard: true});
+  window.flexplan = {map: map};  // for the browser tests and the console; nothing reads it here
   map.fitBounds([[50.75, 3.35], [53.55, 7.23]]);
   L.control.scale({imperial: false}).addTo(map);
   var plain = L.layerGroup().addTo(map);
@@ -96,9 +97,32 @@
     var span = el("span", text);
     return span.innerHTML;
   }
-  function overlay(layer, label, count, show) {
+  // data-layers on the map lists the overlays shown (keys, not labels): tests and tools read it.
+  var mapEl = document.getElementById("fp-map");
+  var shown = {};
+  function markShown(key, on) {
+    shown[key] = on;
+    mapEl.setAttribute("data-layers", Object.keys(shown).filter(function (k) {
+      return shown[k];
+    }).sort().join(" "));
+  }
+  function overlay(layer, key, label, count, show) {
     control.addOverlay(layer, esc(label + (count === undefined ? "" : " (" + fmt(count) + ")")));
-    if (show) { layer.addTo(map); }
+    layer.on("add", function () { markShown(key, true); });
+    layer.on("remove", function () { markShown(key, false); });
+    if (show) { layer.addTo(map); } else { markShown(key, false); }
+  }
+  // Once every layer is on the map and painted (Leaflet's canvas draws on the next frame):
+  // data-ready="true" and the performance mark the speed benchmark reads.
+  function ready(state) {
+    window.requestAnimationFrame(function () {
+      window.requestAnimationFrame(function () {
+        if (state === "true" && window.performance && performance.mark) {
+          performance.mark("flexplan:layers-drawn");
+        }
+        mapEl.setAttribute("data-ready", state);
+      });
+    });
   }
   function get(url) {
     return fetch(url, {headers: {Accept: "application/geo+json"}}).then(function (r) {
@@ -135,7 +159,8 @@
     var layer = L.featureGroup();
     serviceGroups[t.type] = {layer: layer, color: color};
     layer.on("add", loadServices);
-    overlay(layer, L_.services + ": " + t.type, t.count, config.showServices);
+    overlay(layer, "services:" + t.type, L_.services + ": " + t.type, t.count,
+      config.showServices);
     serviceItems.push({color: color, cls: "fp-dot", label: t.type + " (" + fmt(t.count) + ")"});
   });
 
@@ -151,7 +176,7 @@
         }, {sticky: true});
       }
     });
-    overlay(layer, L_.regions, data.features.length, true);
+    overlay(layer, "regions", L_.regions, data.features.length, true);
   }
   function addBuurten(data) {
     var max = 0;
@@ -175,7 +200,7 @@
         }, {sticky: true});
       }
     });
-    overlay(layer, L_.buurten, data.features.length, true);
+    overlay(layer, "buurten", L_.buurten, data.features.length, true);
     return data.features.length ? SHARE.map(function (c, i) {
       var lo = i ? uppers[i - 1] : 0;
       return {color: c, label: pctFmt.format(lo) + " – " + pctFmt.format(uppers[i])};
@@ -203,7 +228,8 @@
         });
       }
     });
-    overlay(layer, used ? L_.usedPlots : L_.unusedPlots, data.features.length, true);
+    overlay(layer, used ? "used" : "unused", used ? L_.usedPlots : L_.unusedPlots,
+      data.features.length, true);
     if (used) { usedLayer = layer; }
     return homesRamp;
   }
@@ -227,11 +253,13 @@
     if (serviceItems.length) { legendBlock(L_.services, serviceItems); }
     if (shareItems.length) { legendBlock(L_.shareLegend, shareItems); }
     statusEl.textContent = L_.loaded;
+    ready("true");
   }).catch(function (err) {
     statusEl.textContent = L_.failed;
     statusEl.classList.remove("fp-sr");
     statusEl.classList.add("fp-error");
     if (window.console) { window.console.error(err); }
+    ready("failed");
   });
 
   // The table's "show" buttons: zoom to the plot and open its popup (keyboard route to popups).

@@ -1,0 +1,302 @@
+"""The map app in a real browser: Debian's chromium driven by Playwright against a live server.
+
+Every test fails on a JavaScript error, a console error, a failed load, a dialog or a request that
+leaves the app (fixture ``page`` in tests.web_support). Screenshots go to test-artifacts/browser/.
+The run started from the form is last: it adds a newer run of ``scenario``, so the other tests
+open ``run1`` explicitly anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pyogrio
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.web_support import (  # the *_fixture names register fixtures browser, page, ...
+    ARTIFACTS,
+    PAYLOAD,
+    LiveServer,
+    Watch,
+    browser_fixture,  # noqa: F401
+    live_server_fixture,  # noqa: F401
+    page_fixture,  # noqa: F401
+    screenshot,
+    watch_fixture,  # noqa: F401
+)
+
+pytestmark = pytest.mark.browser
+
+MAP = "/scenarios/scenario/map?run=run1"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+BLOCKING = ("serious", "critical")
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def wait_ready(page: Page, selector: str = "#fp-map") -> None:
+    """Until map.js/compare.js mark the map drawn; 'failed' fails at once."""
+    page.wait_for_selector(f"{selector}[data-ready]")
+    assert page.get_attribute(selector, "data-ready") == "true"
+
+
+def plot_point(page: Page, layer: str, plot_id: str) -> dict[str, float]:
+    """Page coordinates of a plot's centre on the map, checked to be the map's canvas there."""
+    point = page.evaluate(
+        """async ([layer, id]) => {
+            const config = JSON.parse(document.getElementById("fp-config").textContent);
+            const data = await (await fetch(config.urls[layer])).json();
+            const feature = data.features.find((f) => f.properties.plot_id === id);
+            const centre = L.geoJSON(feature).getBounds().getCenter();
+            const p = window.flexplan.map.latLngToContainerPoint(centre);
+            const box = document.getElementById("fp-map").getBoundingClientRect();
+            const x = box.left + p.x, y = box.top + p.y;
+            return {x: x, y: y, tag: document.elementFromPoint(x, y).tagName};
+        }""",
+        [layer, plot_id],
+    )
+    assert point["tag"] == "CANVAS", f"{plot_id} is not visible on the map: {point}"
+    return point
+
+
+def popup_after_click(page: Page, layer: str, plot_id: str) -> str:
+    point = plot_point(page, layer, plot_id)
+    page.mouse.click(point["x"], point["y"])
+    popup = page.locator(".leaflet-popup-content")
+    expect(popup).to_be_visible()
+    page.wait_for_function(  # Leaflet fades popups in; a half-faded one has poor contrast
+        "() => getComputedStyle(document.querySelector('.leaflet-popup')).opacity === '1'"
+    )
+    return popup.inner_text()
+
+
+def close_popup(page: Page) -> None:
+    page.locator(".leaflet-popup-close-button").click()
+    expect(page.locator(".leaflet-popup")).to_have_count(0)
+
+
+def run_plots(finished: tuple[Path, Path], name: str = "scenario", run: str = "run1") -> Any:
+    folder = finished[1] / name / (run if run != "main" else "")
+    return pyogrio.read_dataframe(folder / "allocation.gpkg", layer="plots").set_index("plot_id")
+
+
+def axe_scan(page: Page, name: str) -> list[dict[str, Any]]:
+    """axe-core (from axe-playwright-python) on the page; the full report is saved as JSON."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
+    violations = results.response["violations"]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / f"axe-{name}.json").write_text(json.dumps(violations, indent=1))
+    return violations
+
+
+# --- the watch itself -----------------------------------------------------------------------------
+
+
+def test_the_watch_sees_errors_dialogs_and_outside_requests(page: Page, watch: Watch) -> None:
+    """Positive control: the traps the other tests rely on do fire."""
+    page.goto("/")
+    page.evaluate("() => { window.alert('probe'); console.error('probe'); }")
+    page.evaluate("() => { new Image().src = 'https://service.pdok.nl/probe.png'; }")
+    page.evaluate("() => { setTimeout(() => { throw new Error('probe'); }, 0); }")
+    page.wait_for_timeout(100)
+    assert watch.dialogs == ["alert: probe"]
+    assert any("console.error: probe" in e for e in watch.errors)
+    assert any("page error: probe" in e for e in watch.errors)
+    assert watch.outside == ["https://service.pdok.nl/probe.png"]
+    watch.dialogs.clear()
+    watch.errors.clear()
+    watch.outside.clear()
+
+
+# --- the planner's path ---------------------------------------------------------------------------
+
+
+def test_list_map_layers_and_popups(page: Page, finished: tuple[Path, Path]) -> None:
+    page.goto("/")
+    expect(page.locator("html")).to_have_attribute("lang", "nl")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Scenario's")
+    expect(page.locator("#scenarios tbody tr")).to_have_count(2)
+    screenshot(page, "01-list", full_page=True)
+
+    with page.expect_response(re.compile(r"allocation\.geojson")) as geojson:
+        page.locator("a[href='/scenarios/scenario/map']").click()
+    wait_ready(page)
+    assert geojson.value.headers.get("content-encoding") == "gzip"
+    assert page.url.endswith("/scenarios/scenario/map")
+    the_map = page.locator("#fp-map")
+    assert set(the_map.get_attribute("data-layers").split()) >= {
+        "used",
+        "unused",
+        "buurten",
+        "regions",
+    }
+    plots = run_plots(finished)
+    used = plots[plots["selected"].astype(bool)]
+    expect(page.locator("#fp-plots + p + div tbody tr")).to_have_count(len(used))
+
+    # toggle a layer off and on again in Leaflet's layer control
+    toggle = page.locator(".leaflet-control-layers-overlays label", has_text="Ongebruikte kavels")
+    toggle.locator("input").uncheck()
+    expect(the_map).not_to_have_attribute("data-layers", re.compile(r"\bunused\b"))
+    toggle.locator("input").check()
+    expect(the_map).to_have_attribute("data-layers", re.compile(r"\bunused\b"))
+
+    # a used plot's popup, opened by clicking it on the map
+    text = popup_after_click(page, "allocation", "P11")
+    homes = int(used.loc["P11", "homes"])
+    assert "Plot 1-1" in text and "P11" in text
+    assert re.search(rf"Woningen\s+{homes}\b", text), text
+    screenshot(page, "02-map-popup")
+    close_popup(page)
+
+    # an unused plot's popup explains why it was not used
+    text = popup_after_click(page, "unused", "P02")
+    assert "Plot 0-2" in text and "Reden niet gebruikt" in text
+    close_popup(page)
+
+    # the table's "Tonen" button opens the popup from the keyboard
+    row = page.locator("#fp-plots + p + div tbody tr", has_text="P21")
+    row.get_by_role("button").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(".leaflet-popup-content")).to_contain_text("Plot 2-1")
+    screenshot(page, "03-map-after-table-button", full_page=True)
+
+
+def test_compare_two_scenarios(page: Page) -> None:
+    page.goto("/compare")
+    page.select_option("#a", "scenario")
+    page.select_option("#b", "xss")
+    page.get_by_role("button", name="Vergelijken").click()
+    page.wait_for_url(re.compile(r"/compare\?a=scenario&b=xss$"))
+    wait_ready(page, "#fp-map-a")
+    wait_ready(page, "#fp-map-b")
+    kpi_rows = page.locator("table[aria-labelledby=fp-kpidiff] tbody tr")
+    expect(kpi_rows.filter(has_text="plots_used")).to_have_count(1)
+    expect(page.get_by_role("heading", level=2).filter(has_text="A:")).to_contain_text("scenario")
+    screenshot(page, "04-compare", full_page=True)
+
+
+def test_language_switch_nl_en_and_back(page: Page) -> None:
+    page.goto("/")
+    page.get_by_role("link", name="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Scenarios")
+    expect(page.locator("#scenarios thead")).to_contain_text("Homes placed")
+
+    page.goto(MAP)  # the session remembers English; the map's own labels follow
+    wait_ready(page)
+    expect(page.locator(".leaflet-control-layers-overlays")).to_contain_text("Used plots")
+    assert "Homes" in popup_after_click(page, "allocation", "P11")
+    screenshot(page, "05-map-english")
+
+    page.get_by_role("link", name="Nederlands").click()
+    expect(page.locator("html")).to_have_attribute("lang", "nl")
+    assert "run=run1" in page.url  # the switch keeps the page and its query
+    wait_ready(page)
+    expect(page.locator(".leaflet-control-layers-overlays")).to_contain_text("Gebruikte kavels")
+    page.goto("/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Scenario's")
+
+
+# --- names with HTML in them ----------------------------------------------------------------------
+
+
+def test_html_in_names_stays_text(page: Page, watch: Watch) -> None:
+    page.goto("/")
+    titles = page.locator("#scenarios tbody th .fp-title").all_inner_texts()
+    assert PAYLOAD in titles
+
+    page.goto("/scenarios/xss/map")
+    wait_ready(page)
+    expect(page.get_by_role("heading", level=1)).to_contain_text(PAYLOAD)
+    assert PAYLOAD in page.title()
+    text = popup_after_click(page, "unused", "P00")  # the plot named with HTML is not used
+    assert text.splitlines()[0] == PAYLOAD
+    expect(page.locator(".leaflet-popup-content strong")).to_have_text(PAYLOAD)
+    screenshot(page, "06-xss-popup")
+
+    page.goto("/scenarios/xss/runs/new")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(PAYLOAD)
+    page.goto("/compare?a=xss&b=scenario")
+    wait_ready(page, "#fp-map-a")
+    wait_ready(page, "#fp-map-b")
+    for url in ("/", "/scenarios/xss/map", "/scenarios/xss/runs/new", "/compare?a=xss&b=scenario"):
+        page.goto(url)
+        assert page.locator("img[src='x']").count() == 0, url
+        assert page.evaluate("() => document.body.innerHTML.includes('<img src=\"x\"')") is False
+    assert watch.dialogs == []
+
+
+# --- accessibility --------------------------------------------------------------------------------
+
+PAGES = {
+    "list": ("/", None),
+    "list-en": ("/?lang=en", None),
+    "map": (MAP, "#fp-map"),
+    "map-xss": ("/scenarios/xss/map", "#fp-map"),
+    "run-form": ("/scenarios/scenario/runs/new", None),
+    "compare-form": ("/compare", None),
+    "compare": ("/compare?a=scenario&b=xss", "#fp-map-b"),
+    "runs": ("/runs/", None),
+    "not-found": ("/scenarios/nope/map", None),
+}
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_axe_finds_no_serious_violations(
+    page: Page, watch: Watch, live_server: LiveServer, name: str
+) -> None:
+    url, ready = PAGES[name]
+    if name == "not-found":
+        watch.expected_failures.add(live_server.url + url)
+    page.goto(url)
+    if ready:
+        wait_ready(page, ready)
+        if name == "map":  # scan with a popup open too: its table must be accessible
+            popup_after_click(page, "allocation", "P11")
+    violations = axe_scan(page, name)
+    blocking = [
+        f"{v['id']} ({v['impact']}): {v['help']} -- {[n['target'] for n in v['nodes']][:5]}"
+        for v in violations
+        if v["impact"] in BLOCKING
+    ]
+    assert not blocking, "\n".join(blocking)
+
+
+def test_axe_scan_reports_a_known_violation(page: Page) -> None:
+    """Positive control: the scan sees an image without alt text as critical."""
+    page.goto("/")
+    page.evaluate(
+        "() => { const i = document.createElement('img'); i.src = 'data:,'; "
+        "document.querySelector('main').appendChild(i); }"
+    )
+    violations = axe_scan(page, "control")
+    assert any(v["id"] == "image-alt" and v["impact"] in BLOCKING for v in violations)
+
+
+# --- a run from the form (last: it adds a run) ---------------------------------------------------
+
+
+def test_run_from_the_form_finishes_and_shows_on_the_map(page: Page) -> None:
+    page.goto("/scenarios/scenario/runs/new")
+    page.locator("#target_homes").fill("120")
+    page.get_by_role("button", name="Berekening starten").click()
+    page.wait_for_url(re.compile(r"/runs/[A-Za-z0-9_.-]+$"))
+    job = page.url.rsplit("/", 1)[1]
+    expect(page.locator("#fp-done")).to_be_visible(timeout=90_000)
+    expect(page.locator("#fp-state")).to_have_text("klaar")
+    expect(page.locator("#fp-cancel")).to_be_hidden()
+    screenshot(page, "07-run-done")
+    page.locator("#fp-done a").click()
+    page.wait_for_url(re.compile(rf"/scenarios/scenario/map\?run={re.escape(job)}$"))
+    wait_ready(page)
+    expect(page.locator(".fp-kpis")).to_contain_text("120 / 120")
+    page.goto("/")
+    expect(page.locator("#scenarios tbody tr", has_text="scenario")).to_contain_text("120 / 120")
