@@ -118,6 +118,8 @@ LAYER_SPECS: dict[str, LayerSpec] = {
             Column("type", "text", required=True, empty_hint="give a type such as 'huisarts'"),
             _num("capacity"),
             Column("name", "text"),
+            Column("open_from", "year"),
+            Column("open_until", "year"),
         ),
         id_column="service_id",
     ),
@@ -188,6 +190,7 @@ LAYER_SPECS: dict[str, LayerSpec] = {
 #: Pairs (low, high) whose order is checked on the same row.
 _ORDERED_PAIRS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "plots": (("available_from", "available_until", "after"),),
+    "services": (("open_from", "open_until", "after"),),
     "regions": (("min_homes", "max_homes", "above"),),
 }
 

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -23,6 +23,9 @@ import yaml
 
 from planner.instance import Instance, sum_by
 from planner.result import Result
+
+if TYPE_CHECKING:
+    from planner.phasing import PhasedResult
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,123 @@ def flows_frame(inst: Instance, result: Result) -> pd.DataFrame:
     )
 
 
+def phased_snapshot(result: PhasedResult) -> Result:
+    """The plan as one allocation for allocation.gpkg: each plot's peak homes and support."""
+    return Result(
+        status=result.status,
+        homes=result.peak_homes,
+        support=result.peak_support,
+        assignments=result.assignments,
+        flows=pd.DataFrame(columns=["region_id", "plot", "homes", "cost_per_home"]),
+        objective=result.objective,
+        best_bound=result.best_bound,
+        gap=result.gap,
+        solve_seconds=result.solve_seconds,
+        solver=result.solver,
+    )
+
+
+def phased_plots_frame(
+    inst: Instance, result: PhasedResult, reasons: list[str | None]
+) -> gpd.GeoDataFrame:
+    """plots with peak homes plus the project's first and last year standing (empty if none)."""
+    frame = plots_frame(inst, phased_snapshot(result), reasons)
+    standing = result.homes > 0
+    years = np.array(result.years, dtype=float)
+    first = np.where(standing.any(axis=1), years[standing.argmax(axis=1)], np.nan)
+    last_index = standing.shape[1] - 1 - standing[:, ::-1].argmax(axis=1)
+    last = np.where(standing.any(axis=1), years[last_index], np.nan)
+    frame.insert(frame.columns.get_loc("selected") + 1, "first_year", first)
+    frame.insert(frame.columns.get_loc("first_year") + 1, "last_year", last)
+    return frame
+
+
+def phased_services_frame(inst: Instance, result: PhasedResult) -> gpd.GeoDataFrame:
+    """services with their peak load over the years (and open years when given)."""
+    a = result.assignments
+    per_year = a.groupby(["service", "year"])["residents"].sum() if len(a) else pd.Series()
+    peak = per_year.groupby(level=0).max() if len(per_year) else pd.Series(dtype=int)
+    frame = inst.services.copy()
+    frame["load"] = peak.reindex(range(len(frame))).fillna(0).astype("int64").to_numpy()
+    return gpd.GeoDataFrame(frame, geometry=inst.geo["services"].to_numpy(), crs=CRS)
+
+
+def phased_buurten_frame(inst: Instance, result: PhasedResult) -> gpd.GeoDataFrame | None:
+    """buurten with their peak flex homes over the years."""
+    layer = inst.geo.get("neighbourhoods")
+    if layer is None or inst.buurten.empty:
+        return None
+    per_year = pd.DataFrame(result.homes).groupby(inst.plots["buurt_id"].to_numpy()).sum()
+    peak = per_year.max(axis=1) if per_year.shape[1] else pd.Series(dtype=int)
+    frame = inst.buurten.copy()
+    frame["homes"] = frame["buurt_id"].map(peak).fillna(0).astype("int64")
+    frame["share"] = np.where(frame["dwellings"] > 0, frame["homes"] / frame["dwellings"], 0.0)
+    return gpd.GeoDataFrame(frame, geometry=layer.geometry.to_numpy(), crs=CRS)
+
+
+def timeline_frame(inst: Instance, result: PhasedResult) -> pd.DataFrame:
+    """timeline.csv: per year and plot with anything on it, homes standing, new and moved."""
+    rows = []
+    ids = inst.plots["plot_id"].to_numpy()
+    for i, year in enumerate(result.years):
+        active = (
+            result.homes[:, i] + result.built[:, i] + result.moved_in[:, i] + result.moved_out[:, i]
+        )
+        for p in np.flatnonzero(active):
+            rows.append(
+                {
+                    "year": year,
+                    "plot_id": ids[p],
+                    "homes": int(result.homes[p, i]),
+                    "built": int(result.built[p, i]),
+                    "moved_in": int(result.moved_in[p, i]),
+                    "moved_out": int(result.moved_out[p, i]),
+                    "support_homes": int(result.support[p, i]),
+                }
+            )
+    columns = ["year", "plot_id", "homes", "built", "moved_in", "moved_out", "support_homes"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def relocations_frame(inst: Instance, result: PhasedResult) -> pd.DataFrame:
+    """relocations.csv: year (first year at the new site), from_plot, to_plot, homes."""
+    r = result.relocations
+    ids = inst.plots["plot_id"].to_numpy()
+    return pd.DataFrame(
+        {
+            "year": r["year"].astype("int64").to_numpy(),
+            "from_plot": ids[r["from_plot"].to_numpy(dtype=int)],
+            "to_plot": ids[r["to_plot"].to_numpy(dtype=int)],
+            "homes": r["homes"].astype("int64").to_numpy(),
+            "support_homes": r["support_homes"].astype("int64").to_numpy(),
+        }
+    )
+
+
+def phased_assignments_frame(inst: Instance, result: PhasedResult) -> pd.DataFrame:
+    """support_assignments.csv of a plan: the single-year columns with the year first."""
+    frame = assignments_frame(inst, phased_snapshot(result))
+    frame.insert(0, "year", result.assignments["year"].astype("int64").to_numpy())
+    return frame
+
+
+def report_timeline(inst: Instance, result: PhasedResult) -> dict[str, Any]:
+    """Per-year data for the report's slider and chart (plot ids with their homes per year)."""
+    ids = inst.plots["plot_id"].astype(str).to_numpy()
+    years = []
+    for i, year in enumerate(result.years):
+        standing = np.flatnonzero(result.homes[:, i])
+        years.append(
+            {
+                "year": year,
+                "target": result.targets.get(year),
+                "standing": int(result.homes[:, i].sum()),
+                "plots": {ids[p]: int(result.homes[p, i]) for p in standing},
+            }
+        )
+    return {"years": years}
+
+
 def _json(path: Path, data: Any) -> None:
     path.write_text(
         json.dumps(data, indent=2, ensure_ascii=False, default=_default) + "\n", encoding="utf-8"
@@ -145,13 +265,21 @@ def write_run(
     kpis: dict[str, Any],
     reasons: list[str | None],
     manifest: dict[str, Any],
+    phased: PhasedResult | None = None,
 ) -> Path:
-    """Write the run folder; returns its path. Replaces an earlier run folder of the same name."""
+    """Write the run folder; returns its path. Replaces an earlier run folder of the same name.
+
+    With ``phased`` (a plan over a horizon) allocation.gpkg holds each plot's peak, and
+    timeline.csv and relocations.csv hold the years; ``result`` is then ignored.
+    """
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
-        _write_files(tmp, inst, result, kpis, reasons, manifest)
+        if phased is not None:
+            _write_phased(tmp, inst, phased, kpis, reasons, manifest)
+        else:
+            _write_files(tmp, inst, result, kpis, reasons, manifest)
         _fsync_tree(tmp)
         _swap_into_place(tmp, out_dir)
     except BaseException:
@@ -209,6 +337,48 @@ def _write_files(
         buurten=buurten,
         kpis=kpis,
         regions=regions_frame(inst, result),
+    )
+    (folder / "report.html").write_text(html, encoding="utf-8")
+    manifest.setdefault("stage_seconds", {})["write"] = round(time.perf_counter() - started, 3)
+    _json(folder / "manifest.json", manifest)
+
+
+def _write_phased(
+    folder: Path,
+    inst: Instance,
+    result: PhasedResult,
+    kpis: dict[str, Any],
+    reasons: list[str | None],
+    manifest: dict[str, Any],
+) -> None:
+    """The run folder of a plan over a horizon (see README: timeline.csv, relocations.csv)."""
+    from planner.report import build_report
+
+    started = time.perf_counter()
+    plots = phased_plots_frame(inst, result, reasons)
+    services = phased_services_frame(inst, result)
+    buurten = phased_buurten_frame(inst, result)
+    gpkg = folder / "allocation.gpkg"
+    plots.to_file(gpkg, layer="plots", driver="GPKG", engine="pyogrio")
+    services.to_file(gpkg, layer="services", driver="GPKG", engine="pyogrio")
+    if buurten is not None:
+        buurten.to_file(gpkg, layer="buurten", driver="GPKG", engine="pyogrio")
+    phased_assignments_frame(inst, result).to_csv(folder / "support_assignments.csv", index=False)
+    timeline_frame(inst, result).to_csv(folder / "timeline.csv", index=False)
+    relocations_frame(inst, result).to_csv(folder / "relocations.csv", index=False)
+    _json(folder / "kpis.json", kpis)
+    (folder / "scenario.resolved.yaml").write_text(
+        yaml.safe_dump(inst.scenario.resolved_dict(), sort_keys=False, allow_unicode=True),
+        encoding="utf-8",
+    )
+    html = build_report(
+        title=inst.scenario.name,
+        plots=plots,
+        services=services,
+        buurten=buurten,
+        kpis=kpis,
+        regions=regions_frame(inst, phased_snapshot(result)),
+        timeline=report_timeline(inst, result),
     )
     (folder / "report.html").write_text(html, encoding="utf-8")
     manifest.setdefault("stage_seconds", {})["write"] = round(time.perf_counter() - started, 3)

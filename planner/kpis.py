@@ -1,14 +1,21 @@
-"""Headline figures of a run; every one can be recomputed from the run folder's files."""
+"""Headline figures of a run; every one can be recomputed from the run folder's files.
+
+A run with a horizon reports the last year in the headline figures and every year under
+``phasing.per_year``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from planner.instance import Instance, sum_by
 from planner.model import total_cost
 from planner.result import Result
+
+if TYPE_CHECKING:
+    from planner.phasing import PhasedResult
 
 
 def _num(value: float) -> float | None:
@@ -76,4 +83,88 @@ def compute_kpis(inst: Instance, result: Result) -> dict[str, Any]:
         "reach": inst.reach_stats or {"mode": "straight"},
         "explanation": list(result.explanation),
         "binding": list(result.binding),
+    }
+
+
+def _last(values: np.ndarray) -> np.ndarray:
+    """The last year's column of a (plots x years) array."""
+    return values[:, -1] if values.size else np.zeros(len(values), dtype=int)
+
+
+def phased_per_year(inst: Instance, result: PhasedResult) -> list[dict[str, Any]]:
+    """Homes standing against the target, new and moved homes, support homes, per year."""
+    short = result.short()
+    return [
+        {
+            "year": year,
+            "standing": int(result.homes[:, i].sum()),
+            "target": result.targets.get(year),
+            "short": short.get(year, 0),
+            "built": int(result.built[:, i].sum()),
+            "moved": int(result.moved_out[:, i].sum()),
+            "support_homes": int(result.support[:, i].sum()),
+            "plots": int((result.homes[:, i] > 0).sum()),
+        }
+        for i, year in enumerate(result.years)
+    ]
+
+
+def compute_phased_kpis(inst: Instance, result: PhasedResult) -> dict[str, Any]:
+    """The kpis.json of a plan with a horizon: headline figures are those of the last year."""
+    from planner.phasing import region_shortfall, relocation_cost, total_cost_phased
+
+    horizon = inst.scenario.horizon
+    assert horizon is not None
+    homes, support = _last(result.homes), _last(result.support)
+    last = result.years[-1]
+    last_assignments = result.assignments[result.assignments["year"] == last]
+    snapshot = Result(
+        status=result.status,
+        homes=homes,
+        support=support,
+        assignments=last_assignments,
+        flows=result.assignments.iloc[0:0],
+        objective=result.objective,
+        best_bound=result.best_bound,
+        gap=result.gap,
+        solve_seconds=result.solve_seconds,
+        solver=result.solver,
+    )
+    total = int(homes.sum())
+    return {
+        "scenario": inst.scenario.name,
+        "status": result.status,
+        "objective_kind": inst.scenario.objective,
+        "target_homes": inst.scenario.target_homes,
+        "homes": total,
+        "support_homes": int(support.sum()),
+        "support_share": int(support.sum()) / total if total else None,
+        "plots_used": int((~np.isnan(result.start_year)).sum()),
+        "plots_eligible": int(inst.plots["eligible"].sum()),
+        "plots_total": len(inst.plots),
+        "objective": result.objective,
+        "best_bound": result.best_bound,
+        "gap": result.gap,
+        "solve_seconds": round(result.solve_seconds, 3),
+        "solver": result.solver,
+        "total_cost_eur": total_cost_phased(inst, result),
+        "per_region": per_region(inst, snapshot),
+        "per_service_type": per_service_type(inst, snapshot),
+        "reach": inst.reach_stats or {"mode": "straight"},
+        "explanation": list(result.explanation),
+        "binding": [],
+        "phasing": {
+            "start": horizon.start,
+            "end": horizon.end,
+            "permit_years": horizon.permit_years,
+            "delivery_per_year": horizon.delivery_per_year,
+            "homes_moved": result.homes_moved,
+            "relocations": len(result.relocations),
+            "relocation_cost_eur": relocation_cost(inst, result),
+            "shortfall_penalty_per_home_year": result.penalty,
+            "homes_short": sum(result.short().values()),
+            "region_short": {k: v for k, v in region_shortfall(inst, result).items() if v},
+            "model_size": dict(result.model_size),
+            "per_year": phased_per_year(inst, result),
+        },
     }

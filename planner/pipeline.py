@@ -178,6 +178,8 @@ def run_scenario(
     say("building instance (reach pairs, scores)")
     inst = build_instance(layers, scenario)
     lap("instance")
+    if scenario.horizon is not None:
+        return _run_phased(inst, layers, out_dir, say, lap, seconds, verbose)
     say("solving")
     hint = read_allocation(hint_from) if hint_from is not None else None
     options = SolveOptions.from_scenario(inst, verbose=verbose, hint=hint)
@@ -200,5 +202,44 @@ def run_scenario(
     say("writing results")
     out = write_run(
         Path(out_dir), inst=inst, result=result, kpis=kpis, reasons=reasons, manifest=manifest
+    )
+    return RunOutcome(out_dir=out, kpis=kpis, stage_seconds=manifest["stage_seconds"])
+
+
+def _run_phased(
+    inst: Any,
+    layers: dict[str, Any],
+    out_dir: str | Path,
+    say: Progress,
+    lap: Callable[[str], None],
+    seconds: dict[str, float],
+    verbose: bool,
+) -> RunOutcome:
+    """The scenario has a horizon: plan per year (planner.phasing), verify, write."""
+    from planner.export import write_run
+    from planner.kpis import compute_phased_kpis
+    from planner.model import SolveOptions
+    from planner.phasing import phased_reasons, solve_phasing
+
+    services = layers["services"]
+    for column in ("open_from", "open_until"):
+        if column in services.columns:
+            inst.services[column] = services[column].to_numpy(dtype=float)
+    say("solving the plan per year")
+    result = solve_phasing(inst, SolveOptions.from_scenario(inst, verbose=verbose))
+    lap("solve")
+    reasons = phased_reasons(inst, result)
+    lap("check")
+    kpis = compute_phased_kpis(inst, result)
+    manifest = build_manifest(inst.scenario, seconds)
+    say("writing results")
+    out = write_run(
+        Path(out_dir),
+        inst=inst,
+        result=None,  # type: ignore[arg-type]
+        kpis=kpis,
+        reasons=reasons,
+        manifest=manifest,
+        phased=result,
     )
     return RunOutcome(out_dir=out, kpis=kpis, stage_seconds=manifest["stage_seconds"])

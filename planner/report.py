@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import logging
 import math
 import re
@@ -100,8 +101,10 @@ var flexplan = (function () {
     div.appendChild(table);
     return div;
   }
+  var plots = [];
   function plot(feature, layer) {
     var p = feature.properties;
+    plots.push([p.pid, layer]);
     layer.bindPopup(function () {
       var rows = [["Kavel", fmt(p.pid)], ["Naam", fmt(p.nm)]];
       if (p.h !== undefined) {
@@ -137,7 +140,39 @@ var flexplan = (function () {
       return box(p.nm || p.rid, [["Regio", fmt(p.rid)], ["Flexwoningen", fmt(p.h)]]);
     }, {sticky: true});
   }
-  return {plot: plot, service: service, buurt: buurt, region: region};
+  return {plot: plot, service: service, buurt: buurt, region: region, plots: plots, fmt: fmt};
+})();
+"""
+
+# The year slider of a plan over a horizon: plots without a project in the chosen year fade,
+# the chart's marker moves. Data comes from a JSON script block, ids are only compared.
+_TIMELINE_JS = """
+(function () {
+  "use strict";
+  var data = JSON.parse(document.getElementById("fp-timeline-data").textContent);
+  var slider = document.getElementById("fp-year");
+  var label = document.getElementById("fp-year-label");
+  var marker = document.getElementById("fp-chart-marker");
+  var ever = new Set();
+  data.years.forEach(function (entry) {
+    entry.plots.forEach(function (pair) { ever.add(pair[0]); });
+  });
+  function show(index) {
+    var entry = data.years[index];
+    var standing = new Map(entry.plots);
+    var text = entry.year + ": " + flexplan.fmt(entry.standing) + " woningen staan";
+    if (entry.target !== null) { text += " (doel " + flexplan.fmt(entry.target) + ")"; }
+    label.textContent = text + ", " + entry.plots.length + " projecten";
+    flexplan.plots.forEach(function (item) {
+      if (!ever.has(item[0])) { return; }
+      var on = standing.has(item[0]);
+      item[1].setStyle({fillOpacity: on ? 0.85 : 0.08, opacity: on ? 1 : 0.35});
+    });
+    marker.setAttribute("x1", String(data.xs[index]));
+    marker.setAttribute("x2", String(data.xs[index]));
+  }
+  slider.addEventListener("input", function () { show(Number(slider.value)); });
+  show(Number(slider.value));
 })();
 """
 
@@ -179,6 +214,8 @@ body { display: flex; flex-direction: column; font: 15px/1.4 system-ui, sans-ser
   vertical-align: middle; border: 1px solid #555; }
 .fp-dot { border-radius: 50%; width: 0.7rem; height: 0.7rem; }
 .fp-unused { background: #bdbdbd; border: 1px dashed #636363; }
+.fp-chart { width: 100%; height: auto; font-size: 11px; }
+#fp-year { width: 100%; }
 table.fp-popup th { text-align: left; padding-right: 0.6rem; font-weight: normal; color: #444; }
 @media (max-width: 60rem) {
   body { display: block; height: auto; }
@@ -223,6 +260,34 @@ table.fp-popup th { text-align: left; padding-right: 0.6rem; font-weight: normal
 <dl class="fp-kpis">{% for label, value in headline %}
 <dt>{{ label }}</dt><dd>{{ value }}</dd>{% endfor %}
 </dl>
+{%- if chart %}
+<h2 id="fp-timeline">Per jaar</h2>
+<label for="fp-year">Jaar</label>
+<input type="range" id="fp-year" min="0" max="{{ chart.last }}" value="{{ chart.last }}" step="1">
+<p id="fp-year-label" aria-live="polite"></p>
+<svg class="fp-chart" viewBox="0 0 {{ chart.width }} {{ chart.height }}" role="img"
+ aria-labelledby="fp-chart-title">
+<title id="fp-chart-title">Woningen die staan per jaar, tegen het doel</title>
+<line x1="{{ chart.left }}" y1="{{ chart.bottom }}" x2="{{ chart.right }}" y2="{{ chart.bottom }}"
+ stroke="#555"/>
+<line x1="{{ chart.left }}" y1="{{ chart.top }}" x2="{{ chart.left }}" y2="{{ chart.bottom }}"
+ stroke="#555"/>
+<text x="{{ chart.left - 4 }}" y="{{ chart.top + 4 }}" text-anchor="end">
+{{- chart.max_label }}</text>
+<text x="{{ chart.left - 4 }}" y="{{ chart.bottom }}" text-anchor="end">0</text>
+<text x="{{ chart.left }}" y="{{ chart.height - 4 }}">{{ chart.first_year }}</text>
+<text x="{{ chart.right }}" y="{{ chart.height - 4 }}" text-anchor="end">
+{{- chart.last_year }}</text>
+<polyline fill="none" stroke="#08519c" stroke-width="2" points="{{ chart.points }}"/>
+{%- for x, y in chart.targets %}
+<circle cx="{{ x }}" cy="{{ y }}" r="3.5" fill="#d95f02"/>{% endfor %}
+<line id="fp-chart-marker" x1="{{ chart.right }}" y1="{{ chart.top }}" x2="{{ chart.right }}"
+ y2="{{ chart.bottom }}" stroke="#999" stroke-dasharray="3 2"/>
+</svg>
+<p class="fp-chart-key"><span class="fp-sw" style="background: #08519c"></span>staan
+<span class="fp-sw fp-dot" style="background: #d95f02"></span>doel</p>
+<script type="application/json" id="fp-timeline-data">{{ timeline_json }}</script>
+{%- endif %}
 {%- if explanation %}
 <h2>Toelichting</h2>
 <ul>{% for sentence in explanation %}<li>{{ sentence }}</li>{% endfor %}</ul>
@@ -245,6 +310,9 @@ table.fp-popup th { text-align: left; padding-right: 0.6rem; font-weight: normal
 </aside>
 </main>
 <script>{{ map_script }}</script>
+{%- if chart %}
+<script>{{ timeline_js }}</script>
+{%- endif %}
 </body>
 </html>
 """
@@ -312,6 +380,7 @@ def build_report(
     tiles_url: str | None = None,
     tiles_attribution: str = "Kaartgegevens © Kadaster (PDOK)",
     regions: gpd.GeoDataFrame | None = None,
+    timeline: Mapping[str, Any] | None = None,
 ) -> str:
     """Render one allocation run as a self-contained HTML page (map, legend, KPI tables).
 
@@ -338,6 +407,10 @@ def build_report(
     regions
         Optional region polygons (``region_id``, ``name``, ``homes``) drawn as thin outlines:
         without a background map they are what makes the country recognisable.
+    timeline
+        Optional plan over a horizon: ``{"years": [{"year", "target", "standing",
+        "plots": {plot_id: homes}}]}``. Adds a year slider that fades the plots without a
+        project in that year, and a chart of homes standing per year against the target.
 
     Returns
     -------
@@ -375,7 +448,15 @@ def build_report(
         service_legend=[(color, f"{kind} ({n})") for kind, (color, n) in service_colors.items()],
         headline=_headline(kpis),
         explanation=[str(s) for s in _as_list(kpis.get("explanation"))],
-        tables=[_region_table(kpis), _service_table(kpis), _plot_table(plots)],
+        tables=[
+            *([_year_table(timeline)] if timeline else []),
+            _region_table(kpis),
+            _service_table(kpis),
+            _plot_table(plots),
+        ],
+        chart=_chart(timeline) if timeline else None,
+        timeline_json=Markup(_script_json(_timeline_data(timeline))) if timeline else "",
+        timeline_js=Markup(_TIMELINE_JS),
     )
     log.info(
         "report %r: %d plots, %d services, %d buurten drawn, %.0f kB",
@@ -843,3 +924,81 @@ def _pct(value: Any, digits: int) -> str:
     if not math.isfinite(value):
         return "-"
     return f"{_fmt(float(value) * 100, digits=digits)}%"
+
+
+# --- the years of a plan -------------------------------------------------------------------------
+
+_CHART = {"width": 480, "height": 190, "left": 52, "right": 470, "top": 10, "bottom": 168}
+
+
+def _timeline_years(timeline: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [y for y in _as_list(timeline.get("years")) if isinstance(y, Mapping)]
+
+
+def _chart(timeline: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Coordinates of the per-year chart (inline SVG: no script library, works offline)."""
+    years = _timeline_years(timeline)
+    if not years:
+        return None
+    c = _CHART
+    standing = [float(y.get("standing") or 0) for y in years]
+    targets = [(i, float(y["target"])) for i, y in enumerate(years) if y.get("target") is not None]
+    top = max([*standing, *(t for _, t in targets), 1.0])
+    xs = _xs(len(years))
+
+    def y_of(value: float) -> float:
+        return round(c["bottom"] - (c["bottom"] - c["top"]) * value / top, 1)
+
+    return {
+        **c,
+        "last": len(years) - 1,
+        "first_year": str(years[0].get("year")),
+        "last_year": str(years[-1].get("year")),
+        "max_label": _fmt(top),
+        "points": " ".join(f"{x},{y_of(v)}" for x, v in zip(xs, standing, strict=True)),
+        "targets": [(xs[i], y_of(t)) for i, t in targets],
+    }
+
+
+def _xs(n: int) -> list[float]:
+    c = _CHART
+    step = (c["right"] - c["left"]) / max(n - 1, 1)
+    return [round(c["left"] + step * i, 1) for i in range(n)]
+
+
+def _timeline_data(timeline: Mapping[str, Any]) -> dict[str, Any]:
+    """What the slider script needs: per year the standing plots as [id, homes] pairs."""
+    years = _timeline_years(timeline)
+    return {
+        "xs": _xs(len(years)),
+        "years": [
+            {
+                "year": _plain(y.get("year")),
+                "standing": _plain(y.get("standing")),
+                "target": _plain(y.get("target")),
+                "plots": [[str(pid), _plain(h)] for pid, h in (y.get("plots") or {}).items()],
+            }
+            for y in years
+        ],
+    }
+
+
+def _script_json(data: Any) -> str:
+    """JSON safe inside a script element: no '<', '>' or '&' can end or open a tag."""
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _year_table(timeline: Mapping[str, Any]) -> _Table:
+    """Homes standing against the target per year: the chart's text alternative."""
+    rows = tuple(
+        (
+            str(y.get("year")),
+            _fmt(y.get("standing")),
+            _fmt(y.get("target")),
+            _fmt(len(y.get("plots") or {})),
+        )
+        for y in _timeline_years(timeline)
+    )
+    columns = (("Jaar", False), ("Staan", True), ("Doel", True), ("Projecten", True))
+    return _Table("fp-years", "Woningen per jaar", columns, rows)

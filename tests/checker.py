@@ -9,6 +9,11 @@ nearest features.
 
 Every violation is one line starting with a ``[tag]`` naming the rule family, so tests and humans
 can tell at a glance which rule broke.
+
+A run with a ``horizon`` (a plan per year) is checked year by year from timeline.csv,
+relocations.csv and the yearly support_assignments.csv: windows and permits, production,
+conservation of homes and support homes through relocations, mix, care reach and capacity of the
+services open that year, buurt caps, region bounds, groups, targets, costs and the objective.
 """
 
 from __future__ import annotations
@@ -151,6 +156,8 @@ class _Run:
     flows: list[dict[str, Any]] | None
     kpis: dict[str, Any]
     routes: _Routes | None = None
+    timeline: list[dict[str, Any]] | None = None
+    relocations: list[dict[str, Any]] | None = None
 
     @property
     def status(self) -> str:
@@ -253,7 +260,16 @@ def _load_outputs(run_dir: Path, problems: list[str]) -> dict[str, Any] | None:
         "assignments": _read_csv(run_dir / "support_assignments.csv"),
         "flows": _read_csv(flows_path) if flows_path.is_file() else None,
         "kpis": json.loads((run_dir / "kpis.json").read_text(encoding="utf-8")),
+        "timeline": _optional_csv(run_dir / "timeline.csv"),
+        "relocations": _optional_csv(run_dir / "relocations.csv"),
     }
+
+
+def _optional_csv(path: Path) -> list[dict[str, Any]] | None:
+    if not path.is_file():
+        return None
+    frame = pd.read_csv(path, dtype={c: str for c in ("plot_id", "from_plot", "to_plot")})
+    return _records(frame)
 
 
 def _by_id(rows: list[dict[str, Any]], key: str, what: str, problems: list[str]) -> dict:
@@ -298,6 +314,8 @@ def _load_run(run_dir: Path, problems: list[str]) -> _Run | None:
         assignments=outputs["assignments"],
         flows=outputs["flows"],
         kpis=outputs["kpis"],
+        timeline=outputs["timeline"],
+        relocations=outputs["relocations"],
         routes=_Routes(layers["network"]) if scenario.support.reach_mode == "network" else None,
     )
 
@@ -1036,6 +1054,500 @@ _RULES: tuple[Callable[[_Run], list[str]], ...] = (
 )
 
 
+# --- plans over a horizon: every rule in every year ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """timeline.csv and relocations.csv as plain numbers, keyed by (plot_id, year)."""
+
+    years: list[int]
+    homes: dict[tuple[str, int], int]
+    built: dict[tuple[str, int], int]
+    moved_in: dict[tuple[str, int], int]
+    moved_out: dict[tuple[str, int], int]
+    support: dict[tuple[str, int], int]
+    moves: list[dict[str, Any]]
+
+    def standing(self, year: int) -> int:
+        return sum(h for (_, t), h in self.homes.items() if t == year)
+
+    def plots(self) -> set[str]:
+        return {p for (p, _), h in self.homes.items() if h > 0}
+
+
+def _plan(run: _Run) -> tuple[_Plan, list[str]]:
+    horizon = run.scenario.horizon
+    assert horizon is not None
+    years = list(range(horizon.start, horizon.end + 1))
+    problems = []
+    tables: dict[str, dict[tuple[str, int], int]] = {
+        k: {} for k in ("homes", "built", "moved_in", "moved_out", "support_homes")
+    }
+    for row in run.timeline or []:
+        year, plot_id = _int(row.get("year")), row.get("plot_id")
+        if year not in years or plot_id not in run.facts:
+            problems.append(f"[timeline] row {plot_id} {row.get('year')}: unknown plot or year")
+            continue
+        for key, table in tables.items():
+            value = _int(row.get(key))
+            if value is None or value < 0:
+                problems.append(f"[timeline] {plot_id} {year}: {key} {row.get(key)} is not >= 0")
+            elif (plot_id, year) in table:
+                problems.append(f"[timeline] {plot_id} {year} is listed twice")
+                break
+            else:
+                table[(plot_id, year)] = value
+    moves = []
+    for row in run.relocations or []:
+        entry = {
+            "year": _int(row.get("year")),
+            "from": row.get("from_plot"),
+            "to": row.get("to_plot"),
+            "homes": _int(row.get("homes")),
+            "support": _int(row.get("support_homes")),
+        }
+        if entry["homes"] is None or entry["homes"] <= 0 or entry["support"] is None:
+            problems.append(f"[relocation] row {row}: homes must be whole and > 0")
+            continue
+        moves.append(entry)
+    return (
+        _Plan(
+            years,
+            tables["homes"],
+            tables["built"],
+            tables["moved_in"],
+            tables["moved_out"],
+            tables["support_homes"],
+            moves,
+        ),
+        problems,
+    )
+
+
+def _window(run: _Run, plot_id: str) -> tuple[int, int] | None:
+    """Years the plot may hold a project, from the input layer and the horizon."""
+    horizon = run.scenario.horizon
+    assert horizon is not None
+    frame = run.layers["plots"]
+    row = frame[frame["plot_id"].map(_id) == plot_id].iloc[0]
+    start, end = _year(row.get("available_from")), _year(row.get("available_until"))
+    lo = max(horizon.start, start if start is not None else horizon.start)
+    hi = min(horizon.end, end if end is not None else horizon.end)
+    return (lo, hi) if lo <= hi else None
+
+
+def _check_phased_files(run: _Run) -> list[str]:
+    return [
+        f"[files] {name} is missing for a run with a horizon"
+        for name, value in (("timeline.csv", run.timeline), ("relocations.csv", run.relocations))
+        if value is None
+    ]
+
+
+def _check_projects(run: _Run) -> list[str]:
+    """Windows, one project per plot standing from its start until its permit or window ends,
+    0 or min..capacity homes in whole modules each year, fixed homes exact."""
+    plan, problems = _plan(run)
+    horizon = run.scenario.horizon
+    assert horizon is not None
+    module = run.scenario.defaults.module_homes
+    for plot_id in sorted(plan.plots()):
+        fact = run.facts[plot_id]
+        years = [t for t in plan.years if plan.homes.get((plot_id, t), 0) > 0]
+        where = f"[window] plot '{plot_id}'"
+        window = _window(run, plot_id)
+        if not fact.eligible:
+            problems.append(f"{where} is ineligible ({'; '.join(fact.ineligible)}) but has homes")
+        if window is None or years[0] < window[0] or years[-1] > window[1]:
+            problems.append(f"{where}: homes in {years[0]}..{years[-1]}, available {window}")
+            continue
+        if len(years) != years[-1] - years[0] + 1:
+            problems.append(f"[permit] plot '{plot_id}': more than one project ({years})")
+        end = min(years[0] + horizon.permit_years - 1, window[1])
+        if years[-1] != end:
+            problems.append(
+                f"[permit] plot '{plot_id}': stands {years[0]}..{years[-1]}; a project stands "
+                f"until its permit ({horizon.permit_years} years) or its window ends: {end}"
+            )
+        for t in years:
+            homes = plan.homes[(plot_id, t)]
+            bad = homes % module or homes > fact.capacity
+            if fact.fixed_homes is not None:
+                bad = bad or homes != fact.fixed_homes
+            elif homes < fact.min_homes:
+                bad = True
+            if bad:
+                problems.append(
+                    f"[homes] plot '{plot_id}' {t}: {homes} homes; allowed {fact.min_homes}.."
+                    f"{fact.capacity} in modules of {module} (fixed {fact.fixed_homes})"
+                )
+    for plot_id, fact in run.facts.items():
+        if fact.fixed_homes is not None and plot_id not in plan.plots():
+            problems.append(f"[homes] plot '{plot_id}' has fixed_homes but no project")
+    return problems
+
+
+def _moves_by(plan: _Plan, key: str, what: str) -> Counter[tuple[str, int]]:
+    sums: Counter[tuple[str, int]] = Counter()
+    for move in plan.moves:
+        sums[(move[key], move["year"])] += move[what]
+    return sums
+
+
+def _check_conservation(run: _Run) -> list[str]:
+    """Homes and support homes add up year to year; homes leave a plot only when its project
+    ends, all of them, to a plot of the same region that stands that year; production."""
+    plan, problems = _plan(run)
+    horizon = run.scenario.horizon
+    assert horizon is not None
+    out_h, in_h = _moves_by(plan, "from", "homes"), _moves_by(plan, "to", "homes")
+    out_s, in_s = _moves_by(plan, "from", "support"), _moves_by(plan, "to", "support")
+    for plot_id in run.facts:
+        before, before_s = 0, 0
+        for t in plan.years:
+            key = (plot_id, t)
+            homes, support = plan.homes.get(key, 0), plan.support.get(key, 0)
+            built = plan.built.get(key, 0)
+            if plan.moved_out.get(key, 0) != out_h[key] or plan.moved_in.get(key, 0) != in_h[key]:
+                problems.append(
+                    f"[relocation] plot '{plot_id}' {t}: timeline moved_in/out "
+                    f"{plan.moved_in.get(key, 0)}/{plan.moved_out.get(key, 0)}, relocations.csv "
+                    f"{in_h[key]}/{out_h[key]}"
+                )
+            if homes != before + built + in_h[key] - out_h[key]:
+                problems.append(
+                    f"[conservation] plot '{plot_id}' {t}: {homes} homes != {before} + {built} "
+                    f"built + {in_h[key]} in - {out_h[key]} out"
+                )
+            if out_h[key] and (homes or out_h[key] != before or out_s[key] != before_s):
+                problems.append(
+                    f"[relocation] plot '{plot_id}' {t}: {out_h[key]} homes leave a project that "
+                    f"goes on or keeps homes (had {before}, {before_s} support)"
+                )
+            new_support = support - before_s - in_s[key] + out_s[key]
+            if not 0 <= new_support <= built:
+                problems.append(
+                    f"[conservation] plot '{plot_id}' {t}: support homes {before_s} -> {support} "
+                    f"with {in_s[key]} in, {out_s[key]} out and {built} new homes"
+                )
+            before, before_s = homes, support
+    for move in plan.moves:
+        where = f"[relocation] {move['year']} '{move['from']}' -> '{move['to']}'"
+        a, b = run.facts.get(move["from"]), run.facts.get(move["to"])
+        if a is None or b is None:
+            problems.append(f"{where}: unknown plot")
+            continue
+        if a.regions != b.regions:
+            problems.append(f"{where}: leaves its region ({set(a.regions)} -> {set(b.regions)})")
+        if move["support"] > move["homes"]:
+            problems.append(f"{where}: {move['support']} support homes in {move['homes']} homes")
+        if plan.homes.get((move["to"], move["year"]), 0) <= 0:
+            problems.append(f"{where}: the new site has no project that year")
+    for t in plan.years:
+        built = sum(v for (_, y), v in plan.built.items() if y == t)
+        if built > horizon.delivery_per_year:
+            problems.append(
+                f"[production] {t}: {built} new homes, delivery_per_year "
+                f"{horizon.delivery_per_year}"
+            )
+    return problems
+
+
+def _check_year_mix(run: _Run) -> list[str]:
+    """Per plot and year at most max_share_per_plot support homes; per year at least min_share."""
+    plan, problems = _plan(run)
+    support = run.scenario.support
+    for (plot_id, t), value in sorted(plan.support.items()):
+        limit = _floor(support.max_share_per_plot * plan.homes.get((plot_id, t), 0))
+        if value > limit:
+            problems.append(f"[mix] plot '{plot_id}' {t}: {value} support homes, allowed {limit}")
+    for t in plan.years:
+        have = sum(v for (_, y), v in plan.support.items() if y == t)
+        need = _ceil(support.min_share * plan.standing(t))
+        if have < need:
+            problems.append(f"[mix] {t}: {have} support homes, at least {need} needed")
+    return problems
+
+
+def _open(service: dict[str, Any], year: int) -> bool:
+    start, end = _year(service.get("open_from")), _year(service.get("open_until"))
+    return (start is None or start <= year) and (end is None or year <= end)
+
+
+def _check_year_care(run: _Run) -> list[str]:
+    """Per year: every support home has an in-reach, open service of each type, within capacity;
+    the services layer's load is the peak yearly load."""
+    plan, problems = _plan(run)
+    per_type: Counter[tuple[str, int, str]] = Counter()
+    loads: Counter[tuple[str, int]] = Counter()
+    for row in run.assignments:
+        year = _int(row.get("year"))
+        problems.extend(_check_assignment_row(run, row))
+        service = run.services.get(row["service_id"])
+        if year not in plan.years or service is None:
+            problems.append(f"[reach] assignment {row}: unknown year or service")
+            continue
+        if not _open(service, year):
+            problems.append(
+                f"[service-open] service '{row['service_id']}' serves plot '{row['plot_id']}' in "
+                f"{year} but is open {service.get('open_from')}..{service.get('open_until')}"
+            )
+        residents = _int(row.get("residents")) or 0
+        per_type[(row["plot_id"], year, service["type"])] += residents
+        loads[(row["service_id"], year)] += residents
+    for (plot_id, t), support in plan.support.items():
+        for type_ in run.scenario.support.reach_m:
+            if per_type[(plot_id, t, type_)] != support:
+                problems.append(
+                    f"[reach] plot '{plot_id}' {t}: {support} support homes but "
+                    f"{per_type[(plot_id, t, type_)]} residents assigned to a {type_}"
+                )
+    for service_id, service in run.services.items():
+        capacity = _num(service.get("capacity"))
+        peak = max((v for (j, _), v in loads.items() if j == service_id), default=0)
+        if capacity is not None and peak > capacity + 1e-6:
+            problems.append(
+                f"[service-capacity] service '{service_id}' serves {peak} residents in a year, "
+                f"capacity {capacity:g}"
+            )
+        out = run.services_out.get(service_id)
+        if out is not None and _int(out.get("load")) != peak:
+            problems.append(
+                f"[load] service '{service_id}': load {out.get('load')} in the file, peak yearly "
+                f"load {peak}"
+            )
+    return problems
+
+
+def _year_sums(run: _Run, plan: _Plan, column: str, attr: str, what: str) -> tuple[dict, list]:
+    """Homes per (buurt or region, year), with membership problems once."""
+    sums: Counter[tuple[str, int]] = Counter()
+    problems: list[str] = []
+    for plot_id in sorted(plan.plots()):
+        member, found = _member(run, plot_id, column, getattr(run.facts[plot_id], attr), what)
+        problems.extend(found)
+        if member is not None:
+            for t in plan.years:
+                sums[(member, t)] += plan.homes.get((plot_id, t), 0)
+    return sums, problems
+
+
+def _check_year_areas(run: _Run) -> list[str]:
+    """Per year: buurt caps, region maximum (minimum in the last year), one plot per group."""
+    plan, problems = _plan(run)
+    horizon = run.scenario.horizon
+    assert horizon is not None
+    sums, found = _year_sums(run, plan, "buurt_id", "buurten", "buurt")
+    problems.extend(found)
+    frame = run.layers["neighbourhoods"]
+    share = run.scenario.neighbourhood.max_share_of_dwellings
+    for row in _records(frame) if frame is not None else []:
+        cap = _floor(share * (_num(row.get("dwellings")) or 0.0))
+        for t in plan.years:
+            if sums[(row["buurt_id"], t)] > cap:
+                problems.append(
+                    f"[buurt] buurt '{row['buurt_id']}' {t}: {sums[(row['buurt_id'], t)]} flex "
+                    f"homes, cap {cap}"
+                )
+        written = next(
+            (b for b in run.buurten_out or [] if b.get("buurt_id") == row["buurt_id"]), None
+        )
+        peak = max(sums[(row["buurt_id"], t)] for t in plan.years)
+        if written is not None and _int(written.get("homes")) != peak:
+            problems.append(
+                f"[buurt] buurten layer '{row['buurt_id']}': homes {written.get('homes')}, "
+                f"peak {peak}"
+            )
+    sums, found = _year_sums(run, plan, "region_id", "regions", "region")
+    problems.extend(found)
+    for region_id, region in _regions(run).items():
+        low, high = _num(region.get("min_homes")), _num(region.get("max_homes"))
+        for t in plan.years:
+            value = sums[(region_id, t)]
+            if high is not None and value > high + 1e-6:
+                problems.append(f"[region] region '{region_id}' {t}: {value} homes > max {high:g}")
+        final = sums[(region_id, horizon.end)]
+        if low is not None and final < low - 1e-6 and run.status in SOLVED:
+            problems.append(
+                f"[region] region '{region_id}' {horizon.end}: {final} homes < min {low:g} "
+                f"with status {run.status}"
+            )
+    for t in plan.years:
+        used: dict[str, list[str]] = defaultdict(list)
+        for plot_id in plan.plots():
+            group = run.facts[plot_id].group
+            if group is not None and plan.homes.get((plot_id, t), 0) > 0:
+                used[group].append(plot_id)
+        problems.extend(
+            f"[group] group '{g}' {t}: {len(ps)} plots stand: {', '.join(sorted(ps))}"
+            for g, ps in sorted(used.items())
+            if len(ps) > 1
+        )
+    return problems
+
+
+def _targets(run: _Run) -> dict[int, int]:
+    horizon = run.scenario.horizon
+    assert horizon is not None
+    return dict(horizon.targets) or {horizon.end: run.scenario.target_homes}
+
+
+def _check_targets(run: _Run) -> list[str]:
+    """Exactly the target stands in a target year unless short (never more), target_homes caps
+    every year; status, explanation and the per-year KPIs agree."""
+    plan, problems = _plan(run)
+    targets = _targets(run)
+    short = {t: max(0, target - plan.standing(t)) for t, target in targets.items()}
+    for t in plan.years:
+        standing = plan.standing(t)
+        if standing > run.scenario.target_homes:
+            problems.append(
+                f"[target] {t}: {standing} homes stand, target_homes is {run.scenario.target_homes}"
+            )
+        if t in targets and standing > targets[t]:
+            problems.append(f"[target] {t}: {standing} homes stand, above the target {targets[t]}")
+    missing = sum(short.values())
+    status = run.status
+    if status not in STATUSES:
+        problems.append(f"[total] unknown status {status!r}")
+    elif status in SOLVED and missing:
+        problems.append(f"[total] status {status} but {missing} homes short of the targets")
+    elif status == "SHORTFALL" and not (missing or _region_missing(run, plan)):
+        problems.append("[total] status SHORTFALL but every target and regional minimum is met")
+    elif status == "SHORTFALL" and not run.kpis.get("explanation"):
+        problems.append("[total] status SHORTFALL without a shortfall or an explanation")
+    phasing = run.kpis.get("phasing") or {}
+    rows = {_int(r.get("year")): r for r in phasing.get("per_year") or []}
+    for t in plan.years:
+        expected = {
+            "standing": plan.standing(t),
+            "target": targets.get(t),
+            "short": short.get(t, 0),
+            "built": sum(v for (_, y), v in plan.built.items() if y == t),
+            "moved": sum(v for (_, y), v in plan.moved_out.items() if y == t),
+            "support_homes": sum(v for (_, y), v in plan.support.items() if y == t),
+            "plots": sum(1 for (_, y), v in plan.homes.items() if y == t and v > 0),
+        }
+        row = rows.get(t) or {}
+        for key, value in expected.items():
+            if row.get(key) != value:
+                problems.append(
+                    f"[kpi] phasing.per_year {t} {key}: {row.get(key)}, expected {value}"
+                )
+    return problems
+
+
+def _phased_cost(run: _Run, plan: _Plan) -> tuple[float, float, int]:
+    """Total cost (fixed + new homes + relocation), relocation cost and homes moved."""
+    horizon = run.scenario.horizon
+    assert horizon is not None
+    moved = sum(m["homes"] for m in plan.moves)
+    relocation = moved * horizon.relocation_cost_per_home
+    total = relocation + sum(run.facts[p].fixed_cost_eur for p in plan.plots())
+    total += sum(v * run.facts[p].cost_per_home_eur for (p, _), v in plan.built.items())
+    return total, relocation, moved
+
+
+def _region_missing(run: _Run, plan: _Plan) -> int:
+    """Homes missing against the regions' minimum in the last year (soft, penalised)."""
+    horizon = run.scenario.horizon
+    assert horizon is not None
+    sums, _ = _year_sums(run, plan, "region_id", "regions", "region")
+    return sum(
+        max(0, _ceil(low) - sums[(region_id, horizon.end)])
+        for region_id, region in _regions(run).items()
+        if (low := _num(region.get("min_homes"))) is not None
+    )
+
+
+def _check_phased_kpis(run: _Run) -> list[str]:
+    """Costs, budget, objective and bound, and the headline counts (the last year)."""
+    plan, problems = _plan(run)
+    horizon = run.scenario.horizon
+    assert horizon is not None
+    total, relocation, moved = _phased_cost(run, plan)
+    phasing = run.kpis.get("phasing") or {}
+    for key, value in (
+        ("total_cost_eur", run.kpis.get("total_cost_eur")),
+        ("relocation_cost_eur", phasing.get("relocation_cost_eur")),
+        ("homes_moved", phasing.get("homes_moved")),
+    ):
+        expected = {"total_cost_eur": total, "relocation_cost_eur": relocation}.get(key, moved)
+        if _num(value) is None or not _close(float(value), expected):
+            problems.append(f"[cost] {key} {value} in kpis, recomputed {expected}")
+    if run.scenario.budget_eur is not None and total > run.scenario.budget_eur * (1 + REL_TOL):
+        problems.append(f"[budget] total cost {total:.2f} exceeds budget_eur")
+    penalty = horizon.shortfall_penalty_per_home_year
+    if penalty is None:
+        penalty = _num(phasing.get("shortfall_penalty_per_home_year"))
+        if penalty is None or penalty <= 0:
+            problems.append("[kpi] phasing.shortfall_penalty_per_home_year missing")
+            penalty = 0.0
+    targets = _targets(run)
+    missing = sum(max(0, target - plan.standing(t)) for t, target in targets.items())
+    missing += _region_missing(run, plan)
+    if run.scenario.objective == "min_cost":
+        expected = total + penalty * missing
+    else:
+        value = sum(run.facts[p].suitability * h for (p, _), h in plan.homes.items())
+        expected = value - horizon.relocation_weight * moved - penalty * missing
+    objective = _num(run.kpis.get("objective"))
+    if objective is None:
+        if run.status != "INFEASIBLE":
+            problems.append("[kpi] kpis.json has no objective")
+    elif not _close(objective, expected):
+        problems.append(f"[kpi] objective {objective} in kpis, recomputed {expected}")
+    bound = _num(run.kpis.get("best_bound"))
+    if objective is not None and bound is not None:
+        slack = max(ABS_TOL, REL_TOL * abs(objective))
+        maximise = run.scenario.objective == "max_suitability"
+        if (maximise and bound < objective - slack) or (not maximise and bound > objective + slack):
+            problems.append(f"[kpi] best_bound {bound} on the wrong side of objective {objective}")
+    last = horizon.end
+    counts = {
+        "target_homes": run.scenario.target_homes,
+        "homes": plan.standing(last),
+        "support_homes": sum(v for (_, y), v in plan.support.items() if y == last),
+        "plots_used": len(plan.plots()),
+    }
+    problems.extend(
+        f"[kpi] {key} is {run.kpis.get(key)} in kpis, recomputed {value}"
+        for key, value in counts.items()
+        if _int(run.kpis.get(key)) != value
+    )
+    for plot_id, row in run.plots_out.items():
+        series = [plan.homes.get((plot_id, t), 0) for t in plan.years]
+        support = [plan.support.get((plot_id, t), 0) for t in plan.years]
+        written = (
+            _int(row.get("homes")),
+            _int(row.get("support_homes")),
+            bool(row.get("selected")),
+        )
+        if written != (max(series), max(support), max(series) > 0):
+            problems.append(
+                f"[homes] plot '{plot_id}': homes/support/selected {written} in allocation.gpkg, "
+                f"peak over the years {max(series)}/{max(support)}"
+            )
+    return problems
+
+
+_PHASED_RULES: tuple[Callable[[_Run], list[str]], ...] = (
+    _check_files,
+    _check_phased_files,
+    _check_sizes,
+    _check_eligibility,
+    _check_projects,
+    _check_conservation,
+    _check_year_mix,
+    _check_year_care,
+    _check_year_areas,
+    _check_targets,
+    _check_phased_kpis,
+    _check_suitability,
+)
+
+
 # --- public API ----------------------------------------------------------------------------------
 
 
@@ -1049,7 +1561,8 @@ def check_run(run_dir: Path) -> list[str]:
     run = _load_run(Path(run_dir), problems)
     if run is None:
         return problems
-    for rule in _RULES:
+    rules = _RULES if run.scenario.horizon is None else _PHASED_RULES
+    for rule in rules:
         problems.extend(rule(run))
     return problems
 
