@@ -19,23 +19,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from planner.errors import FlexplanError, ScenarioError
+from planner.kpis import HEADLINE
 
-COLUMNS = [
-    "scenario",
-    "file",
-    "status",
-    "target_homes",
-    "homes",
-    "support_homes",
-    "plots_used",
-    "objective",
-    "best_bound",
-    "gap",
-    "total_cost_eur",
-    "solve_seconds",
-    "run_dir",
-    "error",
-]
+COLUMNS = ["scenario", "file", "status", *HEADLINE, "run_dir", "error"]
 
 
 def collect_scenarios(inputs: list[Path]) -> list[Path]:
@@ -189,18 +175,7 @@ def compare_runs(a: Path, b: Path) -> dict[str, list[dict[str, Any]]]:
     """KPI, region and plot differences between two run folders."""
     ka, kb = _kpis(a), _kpis(b)
     kpi_rows = []
-    for key in (
-        "status",
-        "target_homes",
-        "homes",
-        "support_homes",
-        "plots_used",
-        "objective",
-        "best_bound",
-        "gap",
-        "total_cost_eur",
-        "solve_seconds",
-    ):
+    for key in ("status", *HEADLINE):
         va, vb = ka.get(key), kb.get(key)
         numeric = isinstance(va, int | float) and isinstance(vb, int | float)
         kpi_rows.append(

@@ -149,17 +149,9 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 def _print_summary(kpis: dict[str, Any], seconds: dict[str, float], folder: Path) -> None:
     table = Table(title=f"{kpis['scenario']}: {kpis['status']}", show_header=False)
-    for key in (
-        "target_homes",
-        "homes",
-        "support_homes",
-        "plots_used",
-        "objective",
-        "best_bound",
-        "gap",
-        "total_cost_eur",
-        "solve_seconds",
-    ):
+    from planner.kpis import HEADLINE
+
+    for key in HEADLINE:
         table.add_row(key, _fmt(kpis.get(key), 6))
     table.add_row("stage seconds", ", ".join(f"{k} {v:.2f}" for k, v in seconds.items()))
     out.print(table)

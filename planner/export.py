@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -303,6 +304,18 @@ def _swap_into_place(tmp: Path, out_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+@dataclass
+class _RunFiles:
+    """What a run folder holds, whatever kind of run produced it."""
+
+    plots: gpd.GeoDataFrame
+    services: gpd.GeoDataFrame
+    buurten: gpd.GeoDataFrame | None
+    regions: gpd.GeoDataFrame | None
+    tables: dict[str, pd.DataFrame]
+    timeline: Any = None
+
+
 def _write_files(
     folder: Path,
     inst: Instance,
@@ -311,36 +324,18 @@ def _write_files(
     reasons: list[str | None],
     manifest: dict[str, Any],
 ) -> None:
-    from planner.report import build_report
-
     started = time.perf_counter()
-    plots = plots_frame(inst, result, reasons)
-    services = services_frame(inst, result)
-    buurten = buurten_frame(inst, result)
-    gpkg = folder / "allocation.gpkg"
-    plots.to_file(gpkg, layer="plots", driver="GPKG", engine="pyogrio")
-    services.to_file(gpkg, layer="services", driver="GPKG", engine="pyogrio")
-    if buurten is not None:
-        buurten.to_file(gpkg, layer="buurten", driver="GPKG", engine="pyogrio")
-    assignments_frame(inst, result).to_csv(folder / "support_assignments.csv", index=False)
+    tables = {"support_assignments.csv": assignments_frame(inst, result)}
     if inst.regions["demand"].fillna(0).gt(0).any():
-        flows_frame(inst, result).to_csv(folder / "region_flows.csv", index=False)
-    _json(folder / "kpis.json", kpis)
-    (folder / "scenario.resolved.yaml").write_text(
-        yaml.safe_dump(inst.scenario.resolved_dict(), sort_keys=False, allow_unicode=True),
-        encoding="utf-8",
-    )
-    html = build_report(
-        title=inst.scenario.name,
-        plots=plots,
-        services=services,
-        buurten=buurten,
-        kpis=kpis,
+        tables["region_flows.csv"] = flows_frame(inst, result)
+    files = _RunFiles(
+        plots=plots_frame(inst, result, reasons),
+        services=services_frame(inst, result),
+        buurten=buurten_frame(inst, result),
         regions=regions_frame(inst, result),
+        tables=tables,
     )
-    (folder / "report.html").write_text(html, encoding="utf-8")
-    manifest.setdefault("stage_seconds", {})["write"] = round(time.perf_counter() - started, 3)
-    _json(folder / "manifest.json", manifest)
+    _write_folder(folder, inst, files, kpis, manifest, started)
 
 
 def _write_phased(
@@ -352,33 +347,54 @@ def _write_phased(
     manifest: dict[str, Any],
 ) -> None:
     """The run folder of a plan over a horizon (see README: timeline.csv, relocations.csv)."""
+    started = time.perf_counter()
+    files = _RunFiles(
+        plots=phased_plots_frame(inst, result, reasons),
+        services=phased_services_frame(inst, result),
+        buurten=phased_buurten_frame(inst, result),
+        regions=regions_frame(inst, phased_snapshot(result)),
+        tables={
+            "support_assignments.csv": phased_assignments_frame(inst, result),
+            "timeline.csv": timeline_frame(inst, result),
+            "relocations.csv": relocations_frame(inst, result),
+        },
+        timeline=report_timeline(inst, result),
+    )
+    _write_folder(folder, inst, files, kpis, manifest, started)
+
+
+def _write_folder(
+    folder: Path,
+    inst: Instance,
+    files: _RunFiles,
+    kpis: dict[str, Any],
+    manifest: dict[str, Any],
+    started: float,
+) -> None:
+    """The files every run folder has; the manifest last, with the write stage's seconds."""
     from planner.report import build_report
 
-    started = time.perf_counter()
-    plots = phased_plots_frame(inst, result, reasons)
-    services = phased_services_frame(inst, result)
-    buurten = phased_buurten_frame(inst, result)
     gpkg = folder / "allocation.gpkg"
-    plots.to_file(gpkg, layer="plots", driver="GPKG", engine="pyogrio")
-    services.to_file(gpkg, layer="services", driver="GPKG", engine="pyogrio")
-    if buurten is not None:
-        buurten.to_file(gpkg, layer="buurten", driver="GPKG", engine="pyogrio")
-    phased_assignments_frame(inst, result).to_csv(folder / "support_assignments.csv", index=False)
-    timeline_frame(inst, result).to_csv(folder / "timeline.csv", index=False)
-    relocations_frame(inst, result).to_csv(folder / "relocations.csv", index=False)
+    files.plots.to_file(gpkg, layer="plots", driver="GPKG", engine="pyogrio")
+    files.services.to_file(gpkg, layer="services", driver="GPKG", engine="pyogrio")
+    if files.buurten is not None:
+        files.buurten.to_file(gpkg, layer="buurten", driver="GPKG", engine="pyogrio")
+    for name, table in files.tables.items():
+        table.to_csv(folder / name, index=False)
     _json(folder / "kpis.json", kpis)
     (folder / "scenario.resolved.yaml").write_text(
         yaml.safe_dump(inst.scenario.resolved_dict(), sort_keys=False, allow_unicode=True),
         encoding="utf-8",
     )
+    extra = {} if files.timeline is None else {"timeline": files.timeline}
     html = build_report(
         title=inst.scenario.name,
-        plots=plots,
-        services=services,
-        buurten=buurten,
+        plots=files.plots,
+        services=files.services,
+        buurten=files.buurten,
         kpis=kpis,
-        regions=regions_frame(inst, phased_snapshot(result)),
-        timeline=report_timeline(inst, result),
+        regions=files.regions,
+        **extra,
     )
     (folder / "report.html").write_text(html, encoding="utf-8")
     manifest.setdefault("stage_seconds", {})["write"] = round(time.perf_counter() - started, 3)

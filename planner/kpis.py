@@ -18,6 +18,20 @@ if TYPE_CHECKING:
     from planner.phasing import PhasedResult
 
 
+# The headline figures every summary shows (CLI, batch table, compare), in this order.
+HEADLINE = (
+    "target_homes",
+    "homes",
+    "support_homes",
+    "plots_used",
+    "objective",
+    "best_bound",
+    "gap",
+    "total_cost_eur",
+    "solve_seconds",
+)
+
+
 def _num(value: float) -> float | None:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
 
