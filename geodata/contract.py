@@ -28,21 +28,12 @@ import pandas as pd
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
+from geodata.kinds import LAYER_KINDS
 from geodata.readers import quote, raise_problems, read_file
 from planner.errors import LayerError
 
 logger = logging.getLogger(__name__)
 
-LAYER_KINDS = (
-    "plots",
-    "services",
-    "service_areas",
-    "exclusions",
-    "neighbourhoods",
-    "regions",
-    "amenities",
-    "travel_costs",
-)
 
 #: The CRS of every validated layer: RD New, metres (CONVENTIONS §1).
 TARGET_CRS = "EPSG:28992"

@@ -16,18 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from geodata.kinds import LAYER_KINDS
 from planner.errors import ScenarioError
-
-LAYER_KINDS = (
-    "plots",
-    "services",
-    "service_areas",
-    "exclusions",
-    "neighbourhoods",
-    "regions",
-    "amenities",
-    "travel_costs",
-)
 
 
 class _Strict(BaseModel):
