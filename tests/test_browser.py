@@ -8,8 +8,10 @@ open ``run1`` explicitly anyway.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,11 @@ from tests.web_support import (  # the *_fixture names register fixtures browser
     Watch,
     browser_fixture,  # noqa: F401
     live_server_fixture,  # noqa: F401
+    new_app,
     page_fixture,  # noqa: F401
     screenshot,
     watch_fixture,  # noqa: F401
+    watched_page,
 )
 
 pytestmark = pytest.mark.browser
@@ -34,6 +38,12 @@ pytestmark = pytest.mark.browser
 MAP = "/scenarios/scenario/map?run=run1"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 BLOCKING = ("serious", "critical")
+TILE = re.compile(
+    r"^https://service\.pdok\.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/\d+/\d+/\d+\.png$"
+)
+PNG = base64.b64decode(  # 1x1 transparent PNG: a tile PDOK could have sent
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -131,6 +141,7 @@ def test_list_map_layers_and_popups(page: Page, finished: tuple[Path, Path]) -> 
     assert geojson.value.headers.get("content-encoding") == "gzip"
     assert page.url.endswith("/scenarios/scenario/map")
     the_map = page.locator("#fp-map")
+    expect(the_map).to_have_attribute("data-basemap", "plain")  # BASEMAP="plain" here
     assert set(the_map.get_attribute("data-layers").split()) >= {
         "used",
         "unused",
@@ -205,6 +216,90 @@ def test_language_switch_nl_en_and_back(page: Page) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Scenario's")
 
 
+def test_popup_pans_clear_of_the_zoom_control(page: Page) -> None:
+    """A popup opened in the map's top-left corner pans out from under the zoom buttons."""
+    page.goto(MAP)
+    wait_ready(page)
+    boxes = page.evaluate(
+        """async () => {
+            const map = window.flexplan.map;
+            let plot = null;
+            map.eachLayer((l) => {
+                if (l.feature && l.feature.properties.plot_id === "P11") { plot = l; }
+            });
+            const c = map.latLngToContainerPoint(plot.getBounds().getCenter());
+            map.panBy([c.x - 15, c.y - 15], {animate: false});
+            const moved = new Promise((done) => map.once("moveend", done));
+            plot.openPopup();
+            await Promise.race([moved, new Promise((done) => setTimeout(done, 3000))]);
+            const box = (s) => document.querySelector(s).getBoundingClientRect().toJSON();
+            return {popup: box(".leaflet-popup-content-wrapper"),
+                    zoom: box(".leaflet-control-zoom")};
+        }"""
+    )
+    popup, zoom = boxes["popup"], boxes["zoom"]
+    apart = (
+        popup["left"] >= zoom["right"]
+        or popup["top"] >= zoom["bottom"]
+        or popup["right"] <= zoom["left"]
+        or popup["bottom"] <= zoom["top"]
+    )
+    assert apart, boxes
+    screenshot(page, "08-popup-in-the-corner")
+
+
+# --- the PDOK background and its offline fallback ---------------------------------------------
+
+
+@pytest.fixture(scope="module", name="pdok_server")
+def pdok_server_fixture(finished: tuple[Path, Path]) -> Iterator[LiveServer]:
+    server = LiveServer(new_app(*finished, TESTING=False, BASEMAP="pdok"))
+    yield server
+    server.stop()
+
+
+def test_pdok_is_the_default_background_and_falls_back_to_plain(
+    browser: Any, pdok_server: LiveServer
+) -> None:
+    watch = Watch(pdok_server.url)
+    watch.failing = TILE  # only PDOK's tiles may fail here, and only because this test says so
+    assert not watch.expected("https://service.pdok.nl/probe.png")
+    served: list[int] = []
+
+    def tiles(status: int) -> Any:
+        def answer(route: Any) -> None:
+            served.append(status)
+            route.fulfill(
+                status=status, body=PNG if status == 200 else b"", content_type="image/png"
+            )
+
+        return answer
+
+    note = "Achtergrondkaart niet bereikbaar; kaart zonder achtergrond"
+    with watched_page(browser, pdok_server, watch) as page:
+        page.route(TILE, tiles(200))  # PDOK reachable: its tiles stay
+        page.goto(MAP)
+        wait_ready(page)
+        expect(page.locator(".leaflet-tile-loaded").first).to_be_attached()
+        expect(page.locator("#fp-map")).to_have_attribute("data-basemap", "pdok")
+        expect(page.locator("#fp-basemap-note")).to_have_text("")
+        assert served and set(served) == {200}
+
+        page.unroute(TILE)
+        page.route(TILE, tiles(503))  # PDOK down: the plain background, once, with a note
+        page.reload()
+        wait_ready(page)
+        expect(page.locator("#fp-map")).to_have_attribute("data-basemap", "plain")
+        expect(page.locator("#fp-basemap-note")).to_have_text(note)
+        expect(page.locator("#fp-basemap-note")).to_have_attribute("role", "status")
+        checked = page.locator(".leaflet-control-layers-base label", has=page.locator(":checked"))
+        expect(checked).to_have_text(re.compile("Geen achtergrond"))
+        expect(page.locator(".leaflet-tile-container")).to_have_count(0)
+        assert 503 in served
+        screenshot(page, "09-pdok-unreachable")
+    assert watch.outside == []
+
+
 # --- names with HTML in them ----------------------------------------------------------------------
 
 
@@ -259,8 +354,10 @@ def test_axe_finds_no_serious_violations(
     page.goto(url)
     if ready:
         wait_ready(page, ready)
-        if name == "map":  # scan with a popup open too: its table must be accessible
+        if name == "map":  # scan with a popup and the unused plots open too
             popup_after_click(page, "allocation", "P11")
+            page.locator("#fp-unused-details summary").click()
+            expect(page.locator("#fp-unused-details table")).to_be_visible()
     violations = axe_scan(page, name)
     blocking = [
         f"{v['id']} ({v['impact']}): {v['help']} -- {[n['target'] for n in v['nodes']][:5]}"
@@ -292,6 +389,7 @@ def test_run_from_the_form_finishes_and_shows_on_the_map(page: Page) -> None:
     job = page.url.rsplit("/", 1)[1]
     expect(page.locator("#fp-done")).to_be_visible(timeout=90_000)
     expect(page.locator("#fp-state")).to_have_text("klaar")
+    expect(page.locator("#fp-message")).to_be_empty()  # once "klaar done"
     expect(page.locator("#fp-cancel")).to_be_hidden()
     screenshot(page, "07-run-done")
     page.locator("#fp-done a").click()

@@ -5,10 +5,13 @@ Runs in background processes are in test_web_runs.py; these tests only read a fi
 
 from __future__ import annotations
 
+import gzip
+import html
 import io
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyogrio
@@ -79,6 +82,56 @@ def test_map_page_has_a_text_alternative(client: FlaskClient) -> None:
     assert table.count('class="fp-zoom"') == kpis["plots_used"]
     assert 'class="fp-table fp-sortable"' in page
     assert 'role="application"' in page and "aria-label=" in page
+
+
+def _map_config(client: FlaskClient, url: str = "/scenarios/scenario/map") -> dict[str, Any]:
+    page = client.get(url).get_data(as_text=True)
+    return json.loads(re.search(r'id="fp-config">(.*?)</script>', page, re.S).group(1))
+
+
+def test_map_page_carries_the_configured_basemap(
+    finished: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def basemap(**config: Any) -> tuple[str, Any]:
+        app_ = new_app(*finished, **config)
+        got = _map_config(app_.test_client())
+        return got["basemap"], got["tiles"]
+
+    chosen, tiles = basemap()
+    assert chosen == "pdok" and tiles["url"].startswith("https://service.pdok.nl/brt/")
+    chosen, tiles = basemap(BASEMAP="plain")
+    assert chosen == "plain" and tiles is not None  # PDOK stays on offer in the layer control
+    assert basemap(TILES_URL="") == ("plain", None)
+    monkeypatch.setenv("FLEXPLAN_BASEMAP", "plain")
+    assert basemap()[0] == "plain"
+    monkeypatch.setenv("FLEXPLAN_BASEMAP", "osm")
+    with pytest.raises(ValueError, match="BASEMAP"):
+        new_app(*finished)
+
+
+def test_unused_plots_have_a_table_with_their_reasons(client: FlaskClient) -> None:
+    page = client.get("/scenarios/scenario/map").get_data(as_text=True)
+    unused = client.get("/api/scenarios/scenario/layers/unused.geojson").get_json()["features"]
+    assert unused  # the world leaves plots unused, or this test proves nothing
+    section = page.split('id="fp-unused"', 1)[1].split("</details>", 1)[0]
+    assert "<details" in section and "<summary>" in section
+    assert f"Ongebruikte kavels ({len(unused)})" in page
+    rows = re.findall(r"<tr><td>(.*?)</td>.*?<td lang=\"en\">(.*?)</td></tr>", section, re.S)
+    reasons = {f["properties"]["plot_id"]: f["properties"]["reason"] for f in unused}
+    assert {plot: html.unescape(reason) for plot, reason in rows} == reasons
+
+
+def test_planner_explanation_is_marked_english(client: FlaskClient) -> None:
+    explanation = json.loads((_run_dir(client) / "kpis.json").read_text())["explanation"]
+    assert explanation  # the world's run falls short, so the planner explains why
+    page = client.get("/scenarios/scenario/map").get_data(as_text=True)
+    block = re.search(r'<ul lang="en" class="fp-explanation">(.*?)</ul>', page, re.S).group(1)
+    assert block.count("<li>") == len(explanation)
+    assert explanation[0] in html.unescape(block)  # shown as the planner wrote it, untranslated
+    assert "van de planner, in het Engels" in page
+    english = client.get("/scenarios/scenario/map?lang=en").get_data(as_text=True)
+    assert '<ul lang="en" class="fp-explanation">' in english
+    assert "from the planner, in English" not in english  # no note on the English page
 
 
 def test_html_in_names_is_escaped(client: FlaskClient) -> None:
@@ -200,6 +253,42 @@ def test_allocation_geojson(client: FlaskClient) -> None:
         headers={"If-None-Match": response.headers["ETag"]},
     )
     assert again.status_code == 304
+
+
+@pytest.mark.parametrize(
+    ("url", "mimetype"),
+    [
+        ("/api/scenarios/scenario/allocation.geojson", "application/geo+json"),
+        ("/api/openapi.json", "application/json"),
+        ("/scenarios/scenario/map", "text/html"),
+    ],
+)
+def test_gzip_when_accepted(client: FlaskClient, url: str, mimetype: str) -> None:
+    plain = client.get(url)
+    assert plain.status_code == 200 and plain.mimetype == mimetype
+    assert "Content-Encoding" not in plain.headers
+    assert "Accept-Encoding" in plain.headers["Vary"]
+    zipped = client.get(url, headers={"Accept-Encoding": "gzip, deflate"})
+    assert zipped.status_code == 200 and zipped.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in zipped.headers["Vary"]
+    assert len(zipped.data) < len(plain.data)
+    body = gzip.decompress(zipped.data)
+    assert body == plain.data  # the map page has no per-request token: same bytes
+    if mimetype != "text/html":
+        assert json.loads(body) == plain.get_json()
+    refused = client.get(url, headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "Content-Encoding" not in refused.headers
+
+
+def test_gzip_keeps_conditional_requests(client: FlaskClient) -> None:
+    url = "/api/scenarios/scenario/allocation.geojson"
+    zipped = client.get(url, headers={"Accept-Encoding": "gzip"})
+    etag = zipped.headers["ETag"]
+    assert etag.startswith('W/"'), etag  # a compressed body is not the same bytes
+    again = client.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": etag})
+    assert again.status_code == 304 and not again.data
+    other = client.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": 'W/"other"'})
+    assert other.status_code == 200
 
 
 def test_other_layers(client: FlaskClient) -> None:
@@ -364,6 +453,37 @@ def test_run_form_shows_field_errors(finished: tuple[Path, Path]) -> None:
     assert response.status_code == 422
     assert "max_share_per_plot" in response.get_data(as_text=True)
     assert app_.extensions["flexplan"].runs.records() == []
+
+
+# --- the run page ------------------------------------------------------------------------------
+
+
+def test_run_page_shows_state_and_progress_in_dutch(app: Flask, client: FlaskClient) -> None:
+    from web.jobs import write_job
+
+    jobs = app.extensions["flexplan"].store.jobs_dir
+    record = {"id": "20260101T000000-done", "scenario": "scenario", "progress": 1.0}
+    write_job(jobs / "20260101T000000-done.json", {**record, "state": "done", "message": "done"})
+    page = client.get("/runs/20260101T000000-done").get_data(as_text=True)
+    assert '<strong id="fp-state" data-state="done">klaar</strong>' in page
+    assert '<span id="fp-message"></span>' in page  # not "klaar done"
+    labels = json.loads(re.search(r'id="fp-run-labels">(.*?)</script>', page, re.S).group(1))
+    assert labels["done"] == "klaar" and labels["solving"] == "rekenen"
+    assert labels["building instance (reach pairs, scores)"] == "model opbouwen (bereik, scores)"
+    english = client.get("/runs/20260101T000000-done?lang=en").get_data(as_text=True)
+    assert '<strong id="fp-state" data-state="done">done</strong>' in english
+
+
+def test_every_progress_message_has_a_label() -> None:
+    """The planner's and the worker's progress messages are all listed for translation."""
+    from web.i18n import MESSAGES, STATES
+
+    root = Path(__file__).parents[1]
+    said = re.findall(r'\bsay\("([^"]+)"\)', (root / "planner" / "pipeline.py").read_text())
+    jobs = (root / "web" / "jobs.py").read_text()
+    recorded = re.findall(r'\bmessage="([^"]+)"', jobs) + re.findall(r'"message": "([^"]+)"', jobs)
+    assert said and recorded
+    assert set(said) | set(recorded) <= set(MESSAGES) | set(STATES)
 
 
 # --- downloads ---------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ missing browser fails them, so CI can never pass by skipping.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import threading
 import time
@@ -166,7 +168,8 @@ class LiveServer:
 
 @pytest.fixture(scope="module", name="live_server")
 def live_server_fixture(finished: tuple[Path, Path]) -> Iterator[LiveServer]:
-    server = LiveServer(new_app(*finished, TESTING=False))
+    """The app with the plain background: tiles are no business of these tests (see pdok)."""
+    server = LiveServer(new_app(*finished, TESTING=False, BASEMAP="plain"))
     yield server
     server.stop()
 
@@ -180,6 +183,7 @@ class Watch:
         self.dialogs: list[str] = []
         self.outside: list[str] = []
         self.expected_failures: set[str] = set()  # URLs a test loads to see an error page
+        self.failing: re.Pattern[str] | None = None  # URLs a test makes fail on purpose
 
     def attach(self, context: Any) -> None:
         context.route("**/*", self._route)
@@ -191,8 +195,11 @@ class Watch:
         page.on("dialog", self._dialog)
         page.on("response", self._response)
 
+    def expected(self, url: str) -> bool:
+        return url in self.expected_failures or bool(self.failing and self.failing.match(url))
+
     def _console(self, message: Any) -> None:
-        if message.location.get("url") in self.expected_failures:
+        if self.expected(message.location.get("url", "")):
             return  # "Failed to load resource" for an error page the test asked for
         if message.type in ("error", "assert"):
             self.errors.append(f"console.{message.type}: {message.text} ({message.location})")
@@ -202,7 +209,7 @@ class Watch:
         dialog.dismiss()
 
     def _response(self, response: Any) -> None:
-        if response.status >= 400 and response.url not in self.expected_failures:
+        if response.status >= 400 and not self.expected(response.url):
             self.errors.append(f"HTTP {response.status}: {response.url}")
 
     def _route(self, route: Any) -> None:
@@ -225,19 +232,27 @@ def watch_fixture(live_server: LiveServer) -> Watch:
     return Watch(live_server.url)
 
 
-@pytest.fixture(name="page")
-def page_fixture(browser: Any, live_server: LiveServer, watch: Watch) -> Iterator[Any]:
-    """A fresh context and page (Dutch, 1280x900) whose problems fail the test at teardown."""
+@contextlib.contextmanager
+def watched_page(browser: Any, server: LiveServer, watch: Watch) -> Iterator[Any]:
+    """A fresh context and page (Dutch, 1280x900) whose problems fail the test at the end."""
     context = browser.new_context(
-        base_url=live_server.url, viewport={"width": 1280, "height": 900}, locale="nl-NL"
+        base_url=server.url, viewport={"width": 1280, "height": 900}, locale="nl-NL"
     )
     context.set_default_timeout(15_000)
     watch.attach(context)
     tab = context.new_page()
-    yield tab
-    context.close()
+    try:
+        yield tab
+    finally:
+        context.close()
     problems = watch.problems()
     assert not problems, "the browser saw:\n" + "\n".join(problems)
+
+
+@pytest.fixture(name="page")
+def page_fixture(browser: Any, live_server: LiveServer, watch: Watch) -> Iterator[Any]:
+    with watched_page(browser, live_server, watch) as tab:
+        yield tab
 
 
 def screenshot(page: Any, name: str, **kwargs: Any) -> Path:

@@ -18,6 +18,7 @@ from web.jobs import RunManager
 from web.store import Store
 
 HERE = Path(__file__).resolve().parent
+BASEMAPS = ("pdok", "plain")  # the default base layer: PDOK's BRT, or the plain offline one
 PDOK_BRT = (
     "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{z}/{x}/{y}.png"
 )
@@ -58,6 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         MAX_RUNNING=2,
         MAX_TIME_LIMIT_S=3600.0,
         TILES_URL=PDOK_BRT,
+        BASEMAP="pdok",  # FLEXPLAN_BASEMAP=plain starts without tiles (PDOK stays an option)
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=False,  # set FLEXPLAN_SESSION_COOKIE_SECURE=true behind HTTPS
@@ -67,6 +69,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.config.from_prefixed_env("FLEXPLAN")
     app.config.update(config or {})
+    if app.config["BASEMAP"] not in BASEMAPS:
+        raise ValueError(f"BASEMAP must be one of {BASEMAPS}, not {app.config['BASEMAP']!r}")
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = secrets.token_hex(32)  # sessions end with the process
     store = Store(Path(app.config["SCENARIOS_DIR"]), Path(app.config["DATA_DIR"]))

@@ -30,12 +30,9 @@ def N_(message: str) -> str:
 
 
 # Words that reach templates as data (states, statuses): listed here so pybabel finds them.
+STATES = (N_("queued"), N_("running"), N_("done"), N_("failed"), N_("cancelled"))
 WORDS = (
-    N_("queued"),
-    N_("running"),
-    N_("done"),
-    N_("failed"),
-    N_("cancelled"),
+    *STATES,
     N_("OPTIMAL"),
     N_("FEASIBLE"),
     N_("SHORTFALL"),
@@ -43,12 +40,33 @@ WORDS = (
     N_("NO_RUN"),
     N_("UNKNOWN"),
 )
+# A run's progress messages (web.jobs and planner.pipeline.run_scenario's ``progress``).
+MESSAGES = (
+    N_("starting"),
+    N_("loading layers"),
+    N_("building instance (reach pairs, scores)"),
+    N_("solving"),
+    N_("solving the plan per year"),
+    N_("explaining the shortfall"),
+    N_("writing results"),
+)
 
 
 def label(word: Any) -> str:
-    """Translate a state or status word; anything else is shown as it is."""
+    """Translate a state, status or progress word; anything else is shown as it is."""
     text = str(word)
-    return gettext(text) if text in WORDS else text
+    return gettext(text) if text in WORDS or text in MESSAGES else text
+
+
+def run_labels() -> dict[str, str]:
+    """Run states and progress messages in the page's language, for ``static/run.js``."""
+    return {text: gettext(text) for text in (*STATES, *MESSAGES)}
+
+
+def run_message(job: dict[str, Any]) -> str:
+    """The job's progress message, translated; empty when it only repeats the state."""
+    message = job.get("message") or ""
+    return "" if message == job.get("state") else label(message)
 
 
 def lang_url(code: str) -> str:
@@ -101,4 +119,6 @@ def init_app(app: Flask) -> None:
     Babel(app, locale_selector=select_locale)
     app.before_request(remember_language)
     app.jinja_env.filters.update(num=num, pct=pct, eur=eur, label=label)
-    app.jinja_env.globals.update(page_lang=lang, lang_url=lang_url)
+    app.jinja_env.globals.update(
+        page_lang=lang, lang_url=lang_url, run_labels=run_labels, run_message=run_message
+    )

@@ -1,8 +1,10 @@
 """The scenario map page: a small HTML page whose layers come from the API as GeoJSON.
 
 Leaflet is served by the app from the XStatic-Leaflet package (never a CDN), so the map works
-without internet; the PDOK background is an optional layer. Popups and the legend are built by
-``static/map.js`` with ``textContent``, so no name from the data is ever parsed as HTML.
+without internet. PDOK's BRT is the default background (``BASEMAP``); when its tiles cannot
+be loaded, ``static/map.js`` falls back to the plain offline background once. Popups and the
+legend are built by ``static/map.js`` with ``textContent``, so no name from the data is ever
+parsed as HTML.
 """
 
 from __future__ import annotations
@@ -11,12 +13,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request, send_from_directory, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
 from flask_babel import gettext as _
 from xstatic.pkg import leaflet as xstatic_leaflet
 
 from web import services
 from web.layers import layer_geojson
+from web.store import Run
 from web.summary import headline
 
 bp = Blueprint("maps", __name__)
@@ -49,7 +60,7 @@ def show(name: str) -> str:
     store = services().store
     run = store.run(name, request.args.get("run") or None)
     kpis = run.kpis()
-    plots = [f["properties"] for f in json.loads(layer_geojson(run, "allocation"))["features"]]
+    plots = _plot_properties(run, "allocation")
     types = [
         {"type": str(r.get("type")), "count": int(r.get("services") or 0)}
         for r in kpis.get("per_service_type") or []
@@ -65,6 +76,7 @@ def show(name: str) -> str:
         "serviceTypes": types,
         "showServices": sum(t["count"] for t in types) <= SHOW_SERVICES_MAX,
         "tiles": tiles_config(),
+        "basemap": basemap(),
         "labels": map_labels(),
     }
     return render_template(
@@ -76,19 +88,29 @@ def show(name: str) -> str:
         kpis=kpis,
         summary=headline(run),
         plots=plots,
+        unused=_plot_properties(run, "unused"),
         regions=[r for r in kpis.get("per_region") or [] if isinstance(r, dict)],
         service_types=[r for r in kpis.get("per_service_type") or [] if isinstance(r, dict)],
         config=config,
     )
 
 
-def tiles_config() -> dict[str, str] | None:
-    from flask import current_app
+def _plot_properties(run: Run, layer: str) -> list[dict[str, Any]]:
+    return [f["properties"] for f in json.loads(layer_geojson(run, layer))["features"]]
 
+
+def tiles_config() -> dict[str, str] | None:
+    """PDOK's tiles (``TILES_URL``), or None when switched off (``TILES_URL=""``)."""
     url = current_app.config.get("TILES_URL")
     if not url:
         return None
     return {"url": url, "attribution": "Kaartgegevens © Kadaster (PDOK)"}
+
+
+def basemap() -> str:
+    """The base layer the map starts with: ``pdok`` when configured and tiles exist, else plain."""
+    wanted = current_app.config.get("BASEMAP", "pdok")
+    return "pdok" if wanted == "pdok" and tiles_config() is not None else "plain"
 
 
 def map_labels() -> dict[str, str]:
@@ -126,4 +148,5 @@ def map_labels() -> dict[str, str]:
         "loading": _("Loading map layers…"),
         "loaded": _("Map layers loaded."),
         "failed": _("A map layer could not be loaded."),
+        "noTiles": _("Background map not reachable; map without background"),
     }

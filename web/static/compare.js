@@ -34,7 +34,9 @@
         .addTo(map);
       var layer = L.geoJSON(data[1], {
         style: function () { return {color: color, weight: 1.5, fillOpacity: 0.7}; },
-        onEachFeature: function (f, l) { l.bindPopup(function () { return popup(f.properties); }); }
+        onEachFeature: function (f, l) {
+          l.bindPopup(function () { return popup(f.properties); }, {autoPanPadding: [60, 60]});
+        }
       }).addTo(map);
       if (data[1].features.length && id === "fp-map-a") { map.fitBounds(layer.getBounds()); }
       window.requestAnimationFrame(function () { el.setAttribute("data-ready", "true"); });

@@ -13,6 +13,8 @@
   var KINDS = ["#1b9e77", "#d95f02", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#7570b3",
     "#666666"];
   var statusEl = document.getElementById("fp-map-status");
+  var mapEl = document.getElementById("fp-map");
+  var popupOptions = {autoPanPadding: [60, 60]};  // clear of the zoom and layer controls
 
   function fmt(v) {
     if (v === null || v === undefined || v === "") { return "-"; }
@@ -34,7 +36,9 @@
       var th = el("th", row[0]);
       th.scope = "row";
       tr.appendChild(th);
-      tr.insertCell().textContent = row[1];
+      var td = tr.insertCell();
+      td.textContent = row[1];
+      if (row[2]) { td.lang = row[2]; }
     });
     div.appendChild(table);
     return div;
@@ -61,7 +65,7 @@
       var m = /^dist_(.+)_m$/.exec(key);
       if (m) { rows.push([L_.nearest + ": " + m[1], p[key] === null ? "-" : fmt(p[key]) + " m"]); }
     });
-    if (!used) { rows.push([L_.reason, fmt(p.reason)]); }
+    if (!used) { rows.push([L_.reason, fmt(p.reason), "en"]); }  // the planner's own words
     return rows;
   }
 
@@ -69,15 +73,15 @@
   window.flexplan = {map: map};  // for the browser tests and the console; nothing reads it here
   map.fitBounds([[50.75, 3.35], [53.55, 7.23]]);
   L.control.scale({imperial: false}).addTo(map);
-  var plain = L.layerGroup().addTo(map);
+  var plain = L.layerGroup();
+  var brt = config.tiles ? L.tileLayer(config.tiles.url, {
+    maxZoom: 19, attribution: config.tiles.attribution.replace(/[<>&"']/g, "")
+  }) : null;
   var bases = {};
   bases[esc(L_.plain)] = plain;
-  if (config.tiles) {
-    bases[esc(L_.brt)] = L.tileLayer(config.tiles.url, {
-      maxZoom: 19, attribution: config.tiles.attribution.replace(/[<>&"']/g, "")
-    });
-  }
+  if (brt) { bases[esc(L_.brt)] = brt; }
   var control = L.control.layers(bases, {}, {collapsed: false}).addTo(map);
+  startBasemap();
   var legendDiv = document.getElementById("fp-legend");  // beside the map: never covers it
 
   function legendBlock(title, items) {
@@ -93,12 +97,30 @@
     });
     legendDiv.appendChild(ul);
   }
+  // The background: PDOK's BRT when configured; the first tile that fails switches to the plain
+  // background once (offline, PDOK down) and says so. data-basemap names the one shown.
+  function showBase(layer) {
+    var other = layer === plain ? brt : plain;
+    if (other) { map.removeLayer(other); }
+    layer.addTo(map);
+    mapEl.setAttribute("data-basemap", layer === plain ? "plain" : "pdok");
+  }
+  function startBasemap() {
+    if (!brt || config.basemap !== "pdok") {
+      showBase(plain);
+      return;
+    }
+    brt.once("tileerror", function () {
+      showBase(plain);
+      document.getElementById("fp-basemap-note").textContent = L_.noTiles;
+    });
+    showBase(brt);
+  }
   function esc(text) {  // the layer control inserts names with innerHTML
     var span = el("span", text);
     return span.innerHTML;
   }
   // data-layers on the map lists the overlays shown (keys, not labels): tests and tools read it.
-  var mapEl = document.getElementById("fp-map");
   var shown = {};
   function markShown(key, on) {
     shown[key] = on;
@@ -148,7 +170,7 @@
           var cap = p.capacity === null ? L_.unlimited : fmt(p.capacity);
           return box(p.name || p.service_id, [[L_.service, fmt(p.service_id)],
             [L_.type, fmt(p.type)], [L_.load, fmt(p.load) + " / " + cap]]);
-        }).addTo(g.layer);
+        }, popupOptions).addTo(g.layer);
       });
     });
     return servicesLoaded;
@@ -225,7 +247,7 @@
       onEachFeature: function (f, l) {
         l.bindPopup(function () {
           return box(f.properties.name || f.properties.plot_id, plotRows(f.properties, used));
-        });
+        }, popupOptions);
       }
     });
     overlay(layer, used ? "used" : "unused", used ? L_.usedPlots : L_.unusedPlots,
@@ -271,6 +293,6 @@
     if (!target) { return; }
     map.fitBounds(target.getBounds(), {maxZoom: 16});
     target.openPopup();
-    document.getElementById("fp-map").focus();
+    mapEl.focus();
   });
 })();

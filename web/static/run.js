@@ -8,7 +8,8 @@
   function show(run) {
     document.getElementById("fp-progress").value = run.progress || 0;
     document.getElementById("fp-state").textContent = labels[run.state] || run.state;
-    document.getElementById("fp-message").textContent = run.message || "";
+    var message = run.message === run.state ? "" : run.message || "";  // the state already says it
+    document.getElementById("fp-message").textContent = labels[message] || message;
     document.getElementById("fp-error").textContent = run.error || "";
     document.getElementById("fp-done").hidden = run.state !== "done";
     var cancel = document.getElementById("fp-cancel");
