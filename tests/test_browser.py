@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyogrio
 import pytest
 from playwright.sync_api import Page, expect
@@ -28,6 +29,7 @@ from tests.web_support import (  # the *_fixture names register fixtures browser
     live_server_fixture,  # noqa: F401
     new_app,
     page_fixture,  # noqa: F401
+    phased_fixture,  # noqa: F401
     screenshot,
     watch_fixture,  # noqa: F401
     watched_page,
@@ -36,6 +38,7 @@ from tests.web_support import (  # the *_fixture names register fixtures browser
 pytestmark = pytest.mark.browser
 
 MAP = "/scenarios/scenario/map?run=run1"
+PHASED_MAP = "/scenarios/phased/map?run=run1"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 BLOCKING = ("serious", "critical")
 TILE = re.compile(
@@ -104,6 +107,15 @@ def axe_scan(page: Page, name: str) -> list[dict[str, Any]]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / f"axe-{name}.json").write_text(json.dumps(violations, indent=1))
     return violations
+
+
+def blocking(violations: list[dict[str, Any]]) -> list[str]:
+    """The serious and critical violations, one line each."""
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} -- {[n['target'] for n in v['nodes']][:5]}"
+        for v in violations
+        if v["impact"] in BLOCKING
+    ]
 
 
 # --- the watch itself -----------------------------------------------------------------------------
@@ -300,6 +312,82 @@ def test_pdok_is_the_default_background_and_falls_back_to_plain(
     assert watch.outside == []
 
 
+# --- a phased run: the year slider ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", name="phased_server")
+def phased_server_fixture(phased: tuple[Path, Path]) -> Iterator[LiveServer]:
+    server = LiveServer(new_app(*phased, TESTING=False, BASEMAP="plain"))
+    yield server
+    server.stop()
+
+
+def standing_by_year(phased: tuple[Path, Path]) -> dict[int, set[str]]:
+    """Plot ids with homes per year, straight from the run's timeline.csv."""
+    rows = pd.read_csv(phased[1] / "phased" / "run1" / "timeline.csv", dtype={"plot_id": str})
+    rows = rows[rows["homes"] > 0]
+    return {int(y): set(group["plot_id"]) for y, group in rows.groupby("year")}
+
+
+def drawn(page: Page, plot_id: str) -> dict[str, Any]:
+    """How the map draws a used plot now: Leaflet's style options of its polygon."""
+    return page.evaluate(
+        """(id) => {
+            let style = null;
+            window.flexplan.map.eachLayer((l) => {
+                if (l.feature && l.feature.properties.plot_id === id && l.setStyle) {
+                    style = {fill: l.options.fillColor, opacity: l.options.fillOpacity};
+                }
+            });
+            return style;
+        }""",
+        plot_id,
+    )
+
+
+def test_year_slider_shows_the_plots_standing_each_year(
+    browser: Any, phased_server: LiveServer, phased: tuple[Path, Path]
+) -> None:
+    standing = standing_by_year(phased)
+    gone = sorted(standing[2027] - standing[2031])[0]  # its permit ended; its homes moved
+    watch = Watch(phased_server.url)
+    with watched_page(browser, phased_server, watch) as page:
+        page.goto(PHASED_MAP)
+        wait_ready(page)
+        the_map, label = page.locator("#fp-map"), page.locator("#fp-year-label")
+        slider = page.get_by_role("slider", name="Jaar")
+        expect(slider).to_be_enabled()
+        expect(label).to_have_text("2031")  # the last year, as the key figures
+        expect(the_map).to_have_attribute("data-year", "2031")
+        assert set(the_map.get_attribute("data-standing").split()) == standing[2031]
+        assert drawn(page, gone) == {"fill": "#ffffff", "opacity": 0.5}  # faded
+
+        slider.focus()
+        page.keyboard.press("Home")
+        expect(label).to_have_text("2027")
+        expect(the_map).to_have_attribute("data-year", "2027")
+        assert set(the_map.get_attribute("data-standing").split()) == standing[2027]
+        now = drawn(page, gone)
+        assert now["fill"] != "#ffffff" and now["opacity"] == 0.85
+
+        page.keyboard.press("ArrowRight")
+        expect(label).to_have_text("2028")
+        homes = int(page.locator(".fp-yeartable tr[data-year='2028'] td.n").first.inner_text())
+        expect(slider).to_have_attribute(
+            "aria-valuetext", f"2028: {homes} woningen staan (doel 40)"
+        )
+        expect(page.locator("#fp-year-standing")).to_have_text(f"{homes} woningen staan (doel 40)")
+        expect(page.locator(".fp-chart-bar.fp-now")).to_have_attribute("data-year", "2028")
+        expect(page.locator(".fp-yeartable tr.fp-now")).to_have_attribute("data-year", "2028")
+        assert set(the_map.get_attribute("data-standing").split()) == standing[2028]
+        assert re.search(r"Woningen in 2028\s+\d+", popup_after_click(page, "allocation", gone))
+        screenshot(page, "10-phased-map", full_page=True)
+        page.locator("#fp-years-head").evaluate("(h) => h.scrollIntoView()")  # in the panel
+        screenshot(page, "11-phased-chart")
+        found = blocking(axe_scan(page, "map-phased"))
+        assert not found, "\n".join(found)
+
+
 # --- names with HTML in them ----------------------------------------------------------------------
 
 
@@ -358,13 +446,8 @@ def test_axe_finds_no_serious_violations(
             popup_after_click(page, "allocation", "P11")
             page.locator("#fp-unused-details summary").click()
             expect(page.locator("#fp-unused-details table")).to_be_visible()
-    violations = axe_scan(page, name)
-    blocking = [
-        f"{v['id']} ({v['impact']}): {v['help']} -- {[n['target'] for n in v['nodes']][:5]}"
-        for v in violations
-        if v["impact"] in BLOCKING
-    ]
-    assert not blocking, "\n".join(blocking)
+    found = blocking(axe_scan(page, name))
+    assert not found, "\n".join(found)
 
 
 def test_axe_scan_reports_a_known_violation(page: Page) -> None:

@@ -10,6 +10,7 @@ import html
 import io
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.web_support import PAYLOAD, new_app
+from tests.web_support import (
+    PAYLOAD,
+    PHASED_HORIZON,
+    new_app,
+    phased_fixture,  # noqa: F401  (the fixture ``phased``)
+)
 from web.summary import reach_share
+from web.timeline import chart
 
 # --- pages ------------------------------------------------------------------------------------
 
@@ -185,6 +192,8 @@ def test_unknown_names_are_404_pages(client: FlaskClient, url: str) -> None:
         "/api/scenarios/nope/allocation.geojson",
         "/api/scenarios/scenario/allocation.geojson?run=nope",
         "/api/scenarios/scenario/layers/secrets.geojson",
+        "/api/scenarios/nope/timeline.json",
+        "/api/scenarios/scenario/timeline.json?run=nope",
         "/api/runs/nope",
         "/api/nothing",
     ],
@@ -528,6 +537,107 @@ def test_compare_page(client: FlaskClient) -> None:
     assert "plots_used" in page
     assert client.get("/compare").status_code == 200
     assert client.get("/compare?a=scenario&b=nope").status_code == 404
+
+
+# --- phased runs: the year slider, the chart and their API ------------------------------------
+
+
+@pytest.fixture(name="phased_client")
+def phased_client_fixture(phased: tuple[Path, Path]) -> Iterator[FlaskClient]:
+    app_ = new_app(*phased)
+    yield app_.test_client()
+    app_.extensions["flexplan"].runs.shutdown()
+
+
+def _timeline_from_files(folder: Path) -> dict[str, Any]:
+    """What timeline.json must say, read independently with pandas from the run folder."""
+    years = list(range(PHASED_HORIZON["start"], PHASED_HORIZON["end"] + 1))
+    rows = pd.read_csv(folder / "timeline.csv", dtype={"plot_id": str})
+    table = rows.pivot(index="plot_id", columns="year", values="homes")
+    table = table.reindex(columns=years).fillna(0).astype(int)
+    per_year = json.loads((folder / "kpis.json").read_text())["phasing"]["per_year"]
+    return {
+        "years": years,
+        "standing": [r["standing"] for r in per_year],
+        "target": [PHASED_HORIZON["targets"].get(y) for y in years],
+        "plots": {str(i): [int(v) for v in r] for i, r in table.iterrows()},
+    }
+
+
+def test_timeline_json_of_a_phased_run(
+    phased: tuple[Path, Path], phased_client: FlaskClient
+) -> None:
+    folder = phased[1] / "phased" / "run1"
+    response = phased_client.get("/api/scenarios/phased/timeline.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    data = response.get_json()
+    assert data == _timeline_from_files(folder)
+    assert data["target"] == [None, 40, None, None, 60]
+    assert [sum(homes) for homes in zip(*data["plots"].values(), strict=True)] == data["standing"]
+    first, last = ({p for p, homes in data["plots"].items() if homes[i]} for i in (0, -1))
+    assert first and last and not first & last  # three-year permits: every project moved on
+    assert phased_client.get("/api/scenarios/phased/timeline.json?run=run1").get_json() == data
+    again = phased_client.get(
+        "/api/scenarios/phased/timeline.json", headers={"If-None-Match": response.headers["ETag"]}
+    )
+    assert again.status_code == 304
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/scenarios/scenario/timeline.json",
+        "/api/scenarios/scenario/timeline.json?run=run1",
+        "/api/scenarios/xss/timeline.json?run=main",
+    ],
+)
+def test_timeline_json_is_404_for_a_plain_run(client: FlaskClient, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 404
+    error = response.get_json()["error"]
+    assert error["field"] == "run" and "not phased" in error["message"]
+
+
+def test_timeline_json_unknown_run_of_a_phased_scenario(phased_client: FlaskClient) -> None:
+    for url in ("/api/scenarios/phased/timeline.json?run=nope", "/api/scenarios/x/timeline.json"):
+        response = phased_client.get(url)
+        assert response.status_code == 404 and response.get_json()["error"]["message"], url
+
+
+def test_phased_map_has_a_year_slider_chart_and_table(phased_client: FlaskClient) -> None:
+    page = phased_client.get("/scenarios/phased/map").get_data(as_text=True)
+    config = _map_config(phased_client, "/scenarios/phased/map")
+    assert config["urls"]["timeline"] == "/api/scenarios/phased/timeline.json?run=run1"
+    assert phased_client.get(config["urls"]["timeline"]).status_code == 200
+    slider = re.search(r'<input type="range" id="fp-year"[^>]*>', page, re.S).group(0)
+    assert 'min="2027"' in slider and 'max="2031"' in slider and 'value="2031"' in slider
+    assert '<label for="fp-year">Jaar</label>' in page
+    assert re.search(r'id="fp-year-label"[^>]*>2031<', page)
+    svg = re.search(r"<svg .*?</svg>", page, re.S).group(0)
+    assert 'role="img"' in svg and 'aria-labelledby="fp-chart-title"' in svg
+    assert svg.count('class="fp-chart-bar"') == 5 and svg.count('class="fp-chart-target"') == 2
+    table = page.split('class="fp-table fp-yeartable"', 1)[1].split("</table>", 1)[0]
+    data = phased_client.get(config["urls"]["timeline"]).get_json()
+    rows = re.findall(r'<tr data-year="(\d+)"><td>\d+</td><td class="n">([\d.]+)</td>', table)
+    assert rows == [(str(y), str(s)) for y, s in zip(data["years"], data["standing"], strict=True)]
+    assert "Staande woningen" in table and "Doel" in table
+
+
+def test_plain_map_has_no_years(client: FlaskClient) -> None:
+    page = client.get("/scenarios/scenario/map").get_data(as_text=True)
+    assert "timeline" not in _map_config(client)["urls"]
+    assert 'id="fp-year"' not in page and "<svg" not in page and "fp-yeartable" not in page
+
+
+def test_chart_scales_bars_and_targets_to_a_round_maximum() -> None:
+    data = {"years": [2027, 2028, 2029], "standing": [0, 45, 90], "target": [None, 50, 100]}
+    got = chart(data)
+    assert [t["value"] for t in got["ticks"]] == [0, 50, 100]
+    bars = got["bars"]
+    assert [b["h"] for b in bars] == [0, pytest.approx(bars[2]["h"] / 2), bars[2]["h"]]
+    assert bars[0]["target_y"] is None
+    assert bars[2]["target_y"] == got["ticks"][2]["y"] < bars[2]["y"]  # 100 above the 90 bar
+    assert bars[1]["y"] + bars[1]["h"] == got["base"]
 
 
 def _run_dir(client: FlaskClient) -> Path:

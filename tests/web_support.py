@@ -1,7 +1,8 @@
 """Shared set-up for the web tests: a small world with scenarios, a finished run, an app.
 
 The world's scenario file is ``world/scenario.yaml`` (name ``scenario``); ``xss.yaml`` beside it
-uses the same layers under a title full of HTML, and one plot's name is HTML too.
+uses the same layers under a title full of HTML, and one plot's name is HTML too. A phased world
+(``phased``: five years, three-year permits) lives apart, so the plain app's lists stay as they are.
 
 The browser tests add a live server (werkzeug on 127.0.0.1, a free port, in a thread) and Debian's
 chromium driven by Playwright; without chromium they skip, except in CI (``CI=true``) where a
@@ -30,6 +31,14 @@ from tests.world import write_world
 from web import create_app
 
 PAYLOAD = "<img src=x onerror=alert(1)>${alert(2)}"
+# Permits of three years in five: every project standing in 2027 has ended by 2030, its homes moved.
+PHASED_HORIZON = {
+    "start": 2027,
+    "end": 2031,
+    "delivery_per_year": 40,
+    "permit_years": 3,
+    "targets": {2028: 40, 2031: 60},
+}
 
 
 def make_world(folder: Path, **scenario: Any) -> Path:
@@ -56,6 +65,20 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     data = root / "results"
     run_scenario(world / "scenario.yaml", data / "scenario" / "run1")
     run_scenario(world / "xss.yaml", data / "xss")  # a plain run folder, as `flexplan run --out`
+    return world, data
+
+
+@pytest.fixture(scope="module", name="phased")
+def phased_fixture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(scenarios dir, data dir) with one finished phased run: ``phased``, run ``run1``."""
+    from planner.pipeline import run_scenario
+
+    root = tmp_path_factory.mktemp("web-phased")
+    world = root / "world"
+    write_world(world, name="Gefaseerd", target_homes=60, horizon=PHASED_HORIZON)
+    (world / "scenario.yaml").rename(world / "phased.yaml")
+    data = root / "results"
+    run_scenario(world / "phased.yaml", data / "phased" / "run1")
     return world, data
 
 

@@ -1,4 +1,4 @@
-"""The JSON API: scenarios with KPIs, map layers as GeoJSON, and runs (start, poll, cancel).
+"""The JSON API: scenarios with KPIs, map layers as GeoJSON, phased runs' years, and runs.
 
 Bad input is 400 (not JSON, wrong shape) or 422 (a value the scenario rejects), always with the
 field at fault; unknown names are 404. CSRF does not apply here: every write needs a JSON body
@@ -17,6 +17,7 @@ from web.jobs import FINAL, new_job_id
 from web.layers import LAYERS, layer_geojson
 from web.openapi import spec
 from web.scenarios import scenario_rows
+from web.timeline import timeline as run_timeline
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -53,6 +54,19 @@ def layer(name: str, layer: str) -> Response:
     if layer not in LAYERS:
         raise ApiError(404, f"no layer '{layer}'; layers: {', '.join(LAYERS)}", "layer")
     return _geojson(name, layer)
+
+
+@bp.get("/scenarios/<name>/timeline.json")
+def timeline(name: str) -> Response:
+    """A phased run's years: homes standing and target per year, each plot's homes per year."""
+    run = services().store.run(name, request.args.get("run") or None)
+    data = run_timeline(run)
+    if data is None:
+        raise ApiError(404, f"run '{run.run_id}' is not phased: it has no timeline", "run")
+    response = jsonify(data)
+    response.headers["Cache-Control"] = "no-cache"
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 def _geojson(name: str, layer: str) -> Response:

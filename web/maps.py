@@ -29,6 +29,7 @@ from web import services
 from web.layers import layer_geojson
 from web.store import Run
 from web.summary import headline
+from web.timeline import chart, timeline
 
 bp = Blueprint("maps", __name__)
 
@@ -71,6 +72,9 @@ def show(name: str) -> str:
         for layer in ("unused", "services", "buurten", "regions")
     }
     urls["allocation"] = url_for("api.allocation", name=name, run=run.run_id)
+    years = timeline(run)
+    if years is not None:  # a phased run: the year slider and chart fetch this
+        urls["timeline"] = url_for("api.timeline", name=name, run=run.run_id)
     config = {
         "urls": urls,
         "serviceTypes": types,
@@ -92,6 +96,8 @@ def show(name: str) -> str:
         regions=[r for r in kpis.get("per_region") or [] if isinstance(r, dict)],
         service_types=[r for r in kpis.get("per_service_type") or [] if isinstance(r, dict)],
         config=config,
+        years=years,
+        chart=chart(years) if years else None,
     )
 
 
@@ -149,4 +155,8 @@ def map_labels() -> dict[str, str]:
         "loaded": _("Map layers loaded."),
         "failed": _("A map layer could not be loaded."),
         "noTiles": _("Background map not reachable; map without background"),
+        "notStanding": _("Not standing this year"),
+        "homesIn": _("Homes in %(year)s", year="{year}"),
+        "standingIn": _("%(standing)s homes standing", standing="{standing}"),
+        "targetIn": _("target %(target)s", target="{target}"),
     }

@@ -93,6 +93,21 @@ def spec() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/scenarios/{name}/timeline.json": {
+                "get": {
+                    "summary": "A phased run's years: homes standing against the target",
+                    "description": (
+                        "Only for a run with a horizon (timeline.csv). years, standing and "
+                        "target are parallel lists (target null in a year without one); plots "
+                        "maps each plot_id with homes in any year to its homes per year."
+                    ),
+                    "parameters": [_NAME, _RUN_Q],
+                    "responses": {
+                        "200": _ok({"$ref": "#/components/schemas/Timeline"}),
+                        "404": _err("Unknown scenario or run, or a run that is not phased"),
+                    },
+                }
+            },
             "/api/runs": {
                 "get": {
                     "summary": "Runs started from the app, newest first",
@@ -206,6 +221,22 @@ def spec() -> dict[str, Any]:
                         "status": {"type": ["string", "null"]},
                     },
                     "required": ["id", "state", "progress", "error"],
+                },
+                "Timeline": {
+                    "type": "object",
+                    "properties": {
+                        "years": {"type": "array", "items": {"type": "integer"}},
+                        "standing": {"type": "array", "items": {"type": "integer"}},
+                        "target": {"type": "array", "items": {"type": ["integer", "null"]}},
+                        "plots": {
+                            "type": "object",
+                            "additionalProperties": {
+                                "type": "array",
+                                "items": {"type": "integer"},
+                            },
+                        },
+                    },
+                    "required": ["years", "standing", "target", "plots"],
                 },
                 "FeatureCollection": {
                     "type": "object",

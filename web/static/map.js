@@ -57,9 +57,16 @@
     };
   }
 
+  function fill(template, values) {  // "{year}" placeholders of the translated labels
+    return template.replace(/\{(\w+)\}/g, function (_m, key) { return values[key]; });
+  }
+
   function plotRows(p, used) {
     var rows = [[L_.plot, fmt(p.plot_id)], [L_.name, fmt(p.name)]];
     if (used) { rows.push([L_.homes, fmt(p.homes)], [L_.support, fmt(p.support_homes)]); }
+    if (used && years) {
+      rows.push([fill(L_.homesIn, {year: years.years[yearIndex]}), fmt(homesThen(p.plot_id))]);
+    }
     rows.push([L_.capacity, fmt(p.capacity)], [L_.suitability, fmt(p.suitability)]);
     Object.keys(p).sort().forEach(function (key) {
       var m = /^dist_(.+)_m$/.exec(key);
@@ -146,8 +153,8 @@
       });
     });
   }
-  function get(url) {
-    return fetch(url, {headers: {Accept: "application/geo+json"}}).then(function (r) {
+  function get(url, accept) {
+    return fetch(url, {headers: {Accept: accept || "application/geo+json"}}).then(function (r) {
       if (!r.ok) { throw new Error(url + ": " + r.status); }
       return r.json();
     });
@@ -187,6 +194,57 @@
   });
 
   var usedLayer = null;
+  var homesRamp = null;
+  // A phased run: the year slider shows the plots standing in that year, coloured by their homes
+  // then; the others fade. data-year and data-standing (plot ids) on the map say what is drawn.
+  var years = null;  // the API's timeline.json, for a phased run only
+  var yearIndex = -1;
+  var slider = document.getElementById("fp-year");
+  function homesThen(id) {
+    var series = years ? years.plots[id] : null;
+    return series ? series[yearIndex] || 0 : 0;
+  }
+  function usedStyle(homes) {
+    if (homes > 0) {
+      return {color: "#08306b", weight: 1.5, opacity: 1, dashArray: null,
+        fillColor: homesRamp.color(homes), fillOpacity: 0.85};
+    }
+    return {color: "#08306b", weight: 1, opacity: 0.8, dashArray: "2 4", fillColor: "#ffffff",
+      fillOpacity: 0.5};  // not standing this year: a pale outline, unlike the grey unused plots
+  }
+  function yearText(i) {
+    var text = fill(L_.standingIn, {standing: fmt(years.standing[i])});
+    var target = years.target[i];
+    return target === null ? text : text + " (" + fill(L_.targetIn, {target: fmt(target)}) + ")";
+  }
+  function markNow(selector, year) {
+    document.querySelectorAll(selector).forEach(function (node) {
+      node.classList.toggle("fp-now", node.getAttribute("data-year") === String(year));
+    });
+  }
+  function showYear(year) {
+    yearIndex = years.years.indexOf(year);
+    var standing = [];
+    usedLayer.eachLayer(function (l) {
+      var homes = homesThen(l.feature.properties.plot_id);
+      if (homes > 0) { standing.push(String(l.feature.properties.plot_id)); }
+      l.setStyle(usedStyle(homes));
+    });
+    var text = yearText(yearIndex);
+    document.getElementById("fp-year-label").textContent = String(year);
+    document.getElementById("fp-year-standing").textContent = text;
+    slider.setAttribute("aria-valuetext", year + ": " + text);
+    markNow(".fp-chart-bar", year);
+    markNow(".fp-yeartable tbody tr", year);
+    mapEl.setAttribute("data-year", String(year));
+    mapEl.setAttribute("data-standing", standing.sort().join(" "));
+  }
+  function startYears(data) {
+    years = data;
+    slider.addEventListener("input", function () { showYear(Number(slider.value)); });
+    slider.disabled = false;
+    showYear(Number(slider.value));
+  }
   function addRegions(data) {
     var layer = L.geoJSON(data, {
       style: function () { return {color: "#777777", weight: 1, fill: false}; },
@@ -229,7 +287,6 @@
     }) : [];
   }
   function addPlots(data, used) {
-    var homesRamp = null;
     if (used) {
       var max = 0;
       data.features.forEach(function (f) { max = Math.max(max, f.properties.homes || 0); });
@@ -241,8 +298,7 @@
           return {color: "#636363", weight: 1, dashArray: "4 3", fillColor: "#bdbdbd",
             fillOpacity: 0.35};
         }
-        return {color: "#08306b", weight: 1.5, fillColor: homesRamp.color(f.properties.homes || 0),
-          fillOpacity: 0.85};
+        return usedStyle(f.properties.homes || 0);
       },
       onEachFeature: function (f, l) {
         l.bindPopup(function () {
@@ -253,23 +309,25 @@
     overlay(layer, used ? "used" : "unused", used ? L_.usedPlots : L_.unusedPlots,
       data.features.length, true);
     if (used) { usedLayer = layer; }
-    return homesRamp;
   }
 
   statusEl.textContent = L_.loading;
   Promise.all([
     get(config.urls.regions), get(config.urls.buurten), get(config.urls.unused),
-    get(config.urls.allocation)
+    get(config.urls.allocation),
+    config.urls.timeline ? get(config.urls.timeline, "application/json") : null
   ]).then(function (data) {
     addRegions(data[0]);
     var shareItems = addBuurten(data[1]);
     addPlots(data[2], false);
-    var homesRamp = addPlots(data[3], true);
-    if (homesRamp && data[3].features.length) {
+    addPlots(data[3], true);
+    if (data[4]) { startYears(data[4]); }
+    if (data[3].features.length) {
+      var faded = years ? [{cls: "fp-faded", label: L_.notStanding}] : [];
       legendBlock(L_.homesLegend, homesRamp.colors.map(function (c, i) {
         var lo = i ? homesRamp.uppers[i - 1] + 1 : 1;
         return {color: c, label: fmt(lo) + "–" + fmt(homesRamp.uppers[i])};
-      }).concat([{cls: "fp-unused", label: L_.unusedPlots}]));
+      }).concat(faded, [{cls: "fp-unused", label: L_.unusedPlots}]));
       map.fitBounds(usedLayer.getBounds(), {padding: [10, 10]});
     }
     if (serviceItems.length) { legendBlock(L_.services, serviceItems); }
