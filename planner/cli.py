@@ -17,7 +17,7 @@ import typer
 import yaml
 from rich.table import Table
 
-from planner.commands import import_app, serve
+from planner.commands import import_app, plots, serve, users
 from planner.commands._common import err, handle_errors, out, state
 
 app = typer.Typer(
@@ -29,6 +29,8 @@ app = typer.Typer(
 if import_app.registered_commands:
     app.add_typer(import_app, name="import")
 serve.register(app)
+users.register(app)
+plots.register(app)
 
 
 def _setup_logging(verbose: bool) -> None:

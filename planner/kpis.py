@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from planner.instance import Instance, sum_by
 from planner.model import total_cost
@@ -72,6 +73,26 @@ def per_service_type(inst: Instance, result: Result) -> list[dict[str, Any]]:
     return rows
 
 
+def per_proposer(inst: Instance, result: Result) -> list[dict[str, Any]]:
+    """Per corporation (plot `proposer`): candidate plots, plots used and homes placed."""
+    proposer = inst.plots["proposer"]
+    known = proposer.map(lambda v: isinstance(v, str) and v != "")
+    if not known.any():
+        return []
+    frame = pd.DataFrame({"proposer": proposer[known], "homes": result.homes[known.to_numpy()]})
+    rows = []
+    for name, group in frame.groupby("proposer", sort=True):
+        rows.append(
+            {
+                "proposer": name,
+                "plots": len(group),
+                "plots_used": int((group["homes"] > 0).sum()),
+                "homes": int(group["homes"].sum()),
+            }
+        )
+    return rows
+
+
 def compute_kpis(inst: Instance, result: Result) -> dict[str, Any]:
     """The kpis.json content."""
     homes = result.total_homes
@@ -94,6 +115,7 @@ def compute_kpis(inst: Instance, result: Result) -> dict[str, Any]:
         "total_cost_eur": total_cost(inst, result.homes, result.flows),
         "per_region": per_region(inst, result),
         "per_service_type": per_service_type(inst, result),
+        "per_proposer": per_proposer(inst, result),
         "reach": inst.reach_stats or {"mode": "straight"},
         "explanation": list(result.explanation),
         "binding": list(result.binding),
@@ -164,6 +186,7 @@ def compute_phased_kpis(inst: Instance, result: PhasedResult) -> dict[str, Any]:
         "total_cost_eur": total_cost_phased(inst, result),
         "per_region": per_region(inst, snapshot),
         "per_service_type": per_service_type(inst, snapshot),
+        "per_proposer": per_proposer(inst, snapshot),
         "reach": inst.reach_stats or {"mode": "straight"},
         "explanation": list(result.explanation),
         "binding": [],

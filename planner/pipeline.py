@@ -42,7 +42,11 @@ def load_layers(scenario: Scenario) -> dict[str, Any]:
     layers: dict[str, Any] = {}
     for kind in LAYER_KINDS:
         ref = getattr(scenario.layers, kind)
-        if ref is not None:
+        if ref is not None and _from_database(ref):
+            from planner.proposals.layers import load_database_layer
+
+            layers[kind] = load_database_layer(kind, str(ref.path))
+        elif ref is not None:
             layers[kind] = load_layer(kind, scenario.layer_path(kind), layer=ref.layer, crs=ref.crs)
     if scenario.support.reach_mode == "network":
         from geodata.network import read_network
@@ -56,6 +60,20 @@ def load_layers(scenario: Scenario) -> dict[str, Any]:
             crs=ref.crs,
         )
     return layers
+
+
+def _from_database(ref: Any) -> bool:
+    """A layer such as ``plots: "db:accepted"``: proposals from the database (planner.proposals)."""
+    return ref is not None and str(ref.path).startswith("db:")
+
+
+def _snapshot_database_layers(scenario: Scenario) -> Scenario:
+    """Point ``db:`` layers at a snapshot file, so the run folder names the exact plots used."""
+    if not any(_from_database(getattr(scenario.layers, kind)) for kind in LAYER_KINDS):
+        return scenario
+    from planner.proposals.layers import snapshot_database_layers
+
+    return snapshot_database_layers(scenario)
 
 
 def _sha256(path: Path) -> str:
@@ -173,6 +191,7 @@ def run_scenario(
         clock = now
 
     say("loading layers")
+    scenario = _snapshot_database_layers(scenario)
     layers = load_layers(scenario)
     lap("load")
     say("building instance (reach pairs, scores)")

@@ -988,6 +988,31 @@ def _check_per_region(run: _Run) -> list[str]:
     return problems
 
 
+def _check_per_proposer(run: _Run) -> list[str]:
+    """Plots, plots used and homes per corporation, from the input `proposer` column."""
+    expected: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"plots": 0, "plots_used": 0, "homes": 0}
+    )
+    for row in _records(run.layers["plots"]):
+        proposer = row.get("proposer")
+        if isinstance(proposer, str) and proposer:
+            homes = run.homes(_id(row["plot_id"]))
+            expected[proposer]["plots"] += 1
+            expected[proposer]["plots_used"] += int(homes > 0)
+            expected[proposer]["homes"] += homes
+    written = {e.get("proposer"): e for e in run.kpis.get("per_proposer", [])}
+    problems = []
+    for name in sorted(set(expected) | set(written)):
+        got = written.get(name, {})
+        for key in ("plots", "plots_used", "homes"):
+            if _int(got.get(key)) != expected.get(name, {}).get(key):
+                problems.append(
+                    f"[kpi] per_proposer '{name}': {key} {got.get(key)}, "
+                    f"recomputed {expected.get(name, {}).get(key)}"
+                )
+    return problems
+
+
 def _service_type_totals(run: _Run) -> dict[str, dict[str, Any]]:
     loads = _loads(run)
     totals: dict[str, dict[str, Any]] = {}
@@ -1051,6 +1076,7 @@ _RULES: tuple[Callable[[_Run], list[str]], ...] = (
     _check_counts,
     _check_per_region,
     _check_per_service_type,
+    _check_per_proposer,
 )
 
 
