@@ -310,7 +310,7 @@ class AllocationModel:
         res = None
         if eligible_cap >= inst.scenario.target_homes:
             main = build(inst, mode="target", integer_flows=integer_flows)
-            start = opts.hint or self._greedy_start()
+            start = self._usable_hint(opts.hint) or self._greedy_start()
             hint = hint_for(inst, main.vars, start) if start else None
             res = solve_built(main, opts, hint=hint)
             phases.append(self._phase("target", res))
@@ -334,6 +334,28 @@ class AllocationModel:
             result.solve_seconds,
         )
         return result
+
+    def _usable_hint(
+        self, hint: dict[str, tuple[int, int]] | None
+    ) -> dict[str, tuple[int, int]] | None:
+        """A previous allocation, if it still places exactly the target on eligible plots here.
+
+        After a plot is removed or made ineligible the old allocation misses homes; the solver
+        would discard it, so the greedy start serves better then.
+        """
+        if not hint:
+            return None
+        plots = self.inst.plots
+        eligible = dict(zip(plots["plot_id"].astype(str), plots["eligible"], strict=True))
+        placed = sum(h for pid, (h, _) in hint.items() if eligible.get(pid, False))
+        if placed != self.inst.scenario.target_homes:
+            log.info(
+                "warm start: the earlier allocation places %d of %d homes here; not used",
+                placed,
+                self.inst.scenario.target_homes,
+            )
+            return None
+        return hint
 
     def _greedy_start(self) -> dict[str, tuple[int, int]] | None:
         """The greedy heuristic's allocation as a starting point (when warm_start is greedy)."""
