@@ -696,6 +696,12 @@ CASES: dict[str, tuple[Callable[[World], None], set[str]]] = {
         lambda w: w.kpis["per_region"][0].__setitem__("homes", 45),
         {"kpi"},
     ),
+    "per_proposer not in the inputs": (
+        lambda w: w.kpis.__setitem__(
+            "per_proposer", [{"proposer": "X", "plots": 1, "plots_used": 0, "homes": 0}]
+        ),
+        {"kpi"},
+    ),
     "per_service_type load wrong": (
         lambda w: w.kpis["per_service_type"][0].__setitem__("load", 9),
         {"kpi"},
