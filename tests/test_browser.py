@@ -4,6 +4,8 @@ Every test fails on a JavaScript error, a console error, a failed load, a dialog
 leaves the app (fixture ``page`` in tests.web_support). Screenshots go to test-artifacts/browser/.
 The run started from the form is last: it adds a newer run of ``scenario``, so the other tests
 open ``run1`` explicitly anyway.
+The proposed-plots flow (a corporation uploads and draws, a planner accepts) runs against its
+own live server and database, at the end.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pyogrio
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.test_web_plots import PASSWORD, add_users, feature
 from tests.web_support import (  # the *_fixture names register fixtures browser, page, ...
     ARTIFACTS,
     PAYLOAD,
@@ -481,3 +484,77 @@ def test_run_from_the_form_finishes_and_shows_on_the_map(page: Page) -> None:
     expect(page.locator(".fp-kpis")).to_contain_text("120 / 120")
     page.goto("/")
     expect(page.locator("#scenarios tbody tr", has_text="scenario")).to_contain_text("120 / 120")
+
+
+# --- proposed plots: a corporation uploads and draws, a planner accepts ---------------------------
+
+
+@pytest.fixture(name="plots_server")
+def plots_server_fixture(finished: tuple[Path, Path], tmp_path: Path) -> Iterator[LiveServer]:
+    app = new_app(
+        *finished,
+        TESTING=False,
+        BASEMAP="plain",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'plots.db'}",
+    )
+    add_users(app, ("anna", "piet"))
+    server = LiveServer(app)
+    yield server
+    server.stop()
+    app.extensions["flexplan_proposals"].close()
+
+
+def sign_in(page: Page, name: str) -> None:
+    page.goto("/login")
+    page.fill("#name", name)
+    page.fill("#password", PASSWORD)
+    page.click("#submit")
+    expect(page).to_have_url(re.compile(r"/plots$"))
+
+
+def test_corporation_uploads_and_draws_planner_accepts(
+    browser: Any, plots_server: LiveServer
+) -> None:
+    watch = Watch(plots_server.url)
+    with watched_page(browser, plots_server, watch) as page:
+        sign_in(page, "anna")
+        page.click("text=Kavels voorstellen")
+        page.wait_for_selector("#fp-map[data-ready]")
+        body = {"type": "FeatureCollection", "features": [feature(PAYLOAD, 40)]}
+        upload = {"name": "plots.geojson", "mimeType": "application/geo+json"}
+        page.set_input_files("#upload", files=[{**upload, "buffer": json.dumps(body).encode()}])
+        page.click("#submit")
+        expect(page.locator(".fp-report")).to_contain_text(PAYLOAD)  # shown as text
+        assert blocking(axe_scan(page, "plots-new-report")) == []
+        page.click("text=Kavels opslaan")
+        expect(page.locator("[role=status]")).to_contain_text("1")
+        # a second plot, drawn: three clicks on the map make a triangle
+        page.goto("/plots/new")
+        page.wait_for_selector("#fp-map[data-ready]")
+        page.evaluate(
+            "([x, y]) => window.flexplan.map.setView([y, x], 17)", [5.2 + 0.0007, 52.1 + 0.0007]
+        )
+        box = page.locator("#fp-map").bounding_box()
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        for dx, dy in ((-60, -40), (60, -40), (0, 50)):
+            page.mouse.click(cx + dx, cy + dy)
+        expect(page.locator("#fp-map")).to_have_attribute("data-vertices", "3")
+        page.fill("#name", "Getekend")
+        page.fill("#capacity", "10")
+        page.click("#submit")
+        expect(page.locator(".fp-report")).to_contain_text("Getekend")
+        page.click("text=Kavels opslaan")
+        expect(page.locator(".fp-plots tbody tr")).to_have_count(2)
+        screenshot(page, "plots-corporation")
+
+    watch = Watch(plots_server.url)
+    with watched_page(browser, plots_server, watch) as page:
+        sign_in(page, "piet")
+        page.get_by_role("link", name=PAYLOAD).click()
+        page.wait_for_selector("#fp-map[data-ready]")
+        assert blocking(axe_scan(page, "plot-review")) == []
+        page.check("input[value=accepted]")
+        page.click("text=Besluit opslaan")
+        expect(page.locator("h1 .fp-status")).to_have_text("geaccepteerd")
+        expect(page.locator("table").last).to_contain_text("proposal.review")
+        screenshot(page, "plots-planner")

@@ -85,7 +85,8 @@ def test_a_layer_gone_at_run_time_fails_with_its_name(fresh: tuple[Flask, Path])
 
 
 def _national(tmp: Path) -> Path:
-    """The national demo scenario (a few seconds of work) with absolute layer paths."""
+    """The national demo scenario with absolute layer paths, made slow on purpose (minimum cost,
+    proven optimal, no warm start: several seconds) so a test can act while it runs."""
     folder = tmp / "national"
     folder.mkdir()
     layers = ("plots", "services", "service_areas", "exclusions", "neighbourhoods", "regions")
@@ -93,7 +94,8 @@ def _national(tmp: Path) -> Path:
         "name": "Landelijk",
         "target_homes": 10_000,
         "layers": {k: str(DEMO / f"{k}.gpkg") for k in layers},
-        "solver": {"time_limit_s": 60, "relative_gap": 0.001},
+        "objective": "min_cost",
+        "solver": {"time_limit_s": 60, "relative_gap": 0.0, "warm_start": "none"},
     }
     (folder / "national.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
     return folder

@@ -3,6 +3,8 @@
 Presentation only: views resolve names to known files through :mod:`web.store` and call
 ``planner`` for everything else. Configuration comes from defaults, then ``FLEXPLAN_*``
 environment variables (``FLEXPLAN_SECRET_KEY``, ``FLEXPLAN_DATA_DIR``, ...), then ``config``.
+Accounts, roles and which pages need a login: :mod:`web.auth`; proposed plots: :mod:`web.plots`
+(pages) and :mod:`web.plots_api` (``/api/plots``).
 """
 
 from __future__ import annotations
@@ -46,7 +48,20 @@ class Services:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; ``config`` (tests, `flexplan serve`) overrides defaults and environment."""
-    from web import api, compare, compression, downloads, errors, i18n, maps, runs, scenarios
+    from web import (
+        api,
+        auth,
+        compare,
+        compression,
+        downloads,
+        errors,
+        i18n,
+        maps,
+        plots,
+        plots_api,
+        runs,
+        scenarios,
+    )
 
     app = Flask(__name__)
     app.config.from_mapping(
@@ -63,6 +78,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=False,  # set FLEXPLAN_SESSION_COOKIE_SECURE=true behind HTTPS
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        DATABASE_URL=None,  # FLEXPLAN_DATABASE_URL; default SQLite DATA_DIR/flexplan.db
+        LOGIN_REQUIRED=False,  # True: the map pages are for planners and admins only
+        PLOTS_MAX_BYTES=8 * 1024 * 1024,  # plot uploads (files, GeoJSON) may be this large
+        PLOTS_MAX_FEATURES=1000,
         WTF_CSRF_TIME_LIMIT=None,  # tokens live as long as the session
         BABEL_DEFAULT_LOCALE="nl",
         BABEL_TRANSLATION_DIRECTORIES=str(HERE / "translations"),
@@ -76,14 +97,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     store = Store(Path(app.config["SCENARIOS_DIR"]), Path(app.config["DATA_DIR"]))
     manager = RunManager(store.jobs_dir, max_running=int(app.config["MAX_RUNNING"]))
     app.extensions["flexplan"] = Services(store=store, runs=manager)
+    if isinstance(app.config["SESSION_COOKIE_SECURE"], str):
+        secure = app.config["SESSION_COOKIE_SECURE"].lower() in ("1", "true", "yes")
+        app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = secure
 
     i18n.init_app(app)
     errors.init_app(app)
     from flask_wtf.csrf import CSRFProtect
 
+    app.before_request(plots_api.limit_body)  # before the CSRF check reads the form
     csrf = CSRFProtect(app)
     csrf.exempt(api.bp)  # JSON only: a cross-site form cannot send application/json
-    for module in (scenarios, maps, runs, api, downloads, compare):
+    csrf.exempt(plots_api.bp)  # the same: its writes need a JSON body
+    auth.init_app(app)
+    for module in (scenarios, maps, runs, api, downloads, compare, plots, plots_api):
         app.register_blueprint(module.bp)
     app.after_request(_security_headers)
     compression.init_app(app)

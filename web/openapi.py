@@ -148,8 +148,10 @@ def spec() -> dict[str, Any]:
                     },
                 },
             },
+            **_plot_paths(),
         },
         "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": {
                     "type": "object",
@@ -245,6 +247,86 @@ def spec() -> dict[str, Any]:
                         "features": {"type": "array"},
                     },
                 },
+            },
+        },
+    }
+
+
+_PLOT_ID = {"name": "proposal_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_REPAIR = {
+    "name": "repair",
+    "in": "query",
+    "required": False,
+    "description": "true: consent to repairing invalid outlines (make_valid)",
+    "schema": {"type": "boolean"},
+}
+_PROBLEMS = {
+    "description": "Invalid plots; nothing was stored",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "index": {"type": ["integer", "null"]},
+                        "field": {"type": "string"},
+                        "problem": {"type": "string"},
+                    },
+                },
             }
+        }
+    },
+}
+_AUTH = {"401": _err("Not signed in: send Authorization: Bearer TOKEN")}
+
+
+def _plot_paths() -> dict[str, Any]:
+    """Proposed plots (needs a user: Bearer token or session; see web.auth)."""
+    feature = {"type": "object", "description": "GeoJSON Feature (WGS84) of one proposal"}
+    security = [{"bearer": []}]
+    return {
+        "/api/plots": {
+            "get": {
+                "summary": "The proposals the caller may see (?status= to filter)",
+                "security": security,
+                "responses": {"200": _ok({"type": "object"}), **_AUTH},
+            },
+            "post": {
+                "summary": "Propose plots: a GeoJSON Feature or FeatureCollection (WGS84 or a "
+                "crs member); all are stored or none",
+                "security": security,
+                "parameters": [_REPAIR],
+                "requestBody": {"content": {"application/geo+json": {"schema": feature}}},
+                "responses": {
+                    "201": _ok({"type": "object", "properties": {"ids": {"type": "array"}}}),
+                    **_AUTH,
+                    "403": _err("Only corporation users propose plots"),
+                    "413": _err("Body or feature count over the limit"),
+                    "422": _PROBLEMS,
+                },
+            },
+        },
+        "/api/plots/{proposal_id}": {
+            "get": {
+                "summary": "One proposal the caller may see",
+                "security": security,
+                "parameters": [_PLOT_ID],
+                "responses": {"200": _ok(feature), **_AUTH, "404": _err("No such plot")},
+            },
+            "patch": {
+                "summary": "Edit (owner, while proposed) or review (planner: status accepted | "
+                "rejected with a reason); optional version for a conflict check",
+                "security": security,
+                "parameters": [_PLOT_ID, _REPAIR],
+                "responses": {
+                    "200": _ok(feature),
+                    **_AUTH,
+                    "403": _err("The role may not change this"),
+                    "404": _err("No such plot"),
+                    "409": _err("Changed meanwhile or no longer proposed"),
+                    "422": _PROBLEMS,
+                },
+            },
         },
     }
