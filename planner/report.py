@@ -452,6 +452,7 @@ def build_report(
             *([_year_table(timeline)] if timeline else []),
             _region_table(kpis),
             _service_table(kpis),
+            *([_proposer_table(kpis)] if kpis.get("per_proposer") else []),
             _plot_table(plots),
         ],
         chart=_chart(timeline) if timeline else None,
@@ -838,6 +839,21 @@ def _region_table(kpis: Mapping[str, Any]) -> _Table:
             ("homes", "Woningen", True),
             ("min_homes", "Minimum", True),
             ("max_homes", "Maximum", True),
+        ),
+    )
+
+
+def _proposer_table(kpis: Mapping[str, Any]) -> _Table:
+    """Per corporation: how many of its proposed plots and homes the allocation uses."""
+    return _kpi_table(
+        kpis.get("per_proposer"),
+        key="fp-proposers",
+        caption="Per corporatie",
+        columns=(
+            ("proposer", "Corporatie", False),
+            ("plots", "Kavels voorgesteld", True),
+            ("plots_used", "Kavels gebruikt", True),
+            ("homes", "Woningen", True),
         ),
     )
 

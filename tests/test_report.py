@@ -409,3 +409,10 @@ def test_region_outlines_give_the_map_context_and_escape_names() -> None:
     assert layer["features"][0]["properties"]["nm"] == PAYLOAD
     assert layer["features"][0]["properties"]["h"] == 130
     assert "Regiogrenzen" not in _report()
+
+
+def test_per_corporation_table_shows_when_plots_have_proposers() -> None:
+    rows = [{"proposer": PAYLOAD, "plots": 3, "plots_used": 2, "homes": 120}]
+    html = _report(kpis={**KPIS, "per_proposer": rows})
+    assert "Per corporatie" in html and PAYLOAD not in html
+    assert "Per corporatie" not in _report()
