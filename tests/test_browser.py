@@ -4,8 +4,9 @@ Every test fails on a JavaScript error, a console error, a failed load, a dialog
 leaves the app (fixture ``page`` in tests.web_support). Screenshots go to test-artifacts/browser/.
 The run started from the form is last: it adds a newer run of ``scenario``, so the other tests
 open ``run1`` explicitly anyway.
-The proposed-plots flow (a corporation uploads and draws, a planner accepts) runs against its
-own live server and database, at the end.
+The proposed-plots flow (a corporation uploads and draws, a planner accepts, a run of a
+``db:accepted`` scenario uses the accepted plot) runs against its own live server, scenarios, data
+and database, at the end.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pytest
+import yaml
 from playwright.sync_api import Page, expect
 
 from tests.test_web_plots import PASSWORD, add_users, feature
@@ -489,10 +493,23 @@ def test_run_from_the_form_finishes_and_shows_on_the_map(page: Page) -> None:
 # --- proposed plots: a corporation uploads and draws, a planner accepts ---------------------------
 
 
+ACCEPTED = "accepted"  # the plots server's scenario whose plots are the accepted proposals
+
+
 @pytest.fixture(name="plots_server")
 def plots_server_fixture(finished: tuple[Path, Path], tmp_path: Path) -> Iterator[LiveServer]:
+    """Its own scenarios (the world's layers, plots from ``db:accepted``), data and database."""
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    for layer in finished[0].glob("*.gpkg"):
+        shutil.copy(layer, scenarios / layer.name)
+    spec = yaml.safe_load((finished[0] / "scenario.yaml").read_text(encoding="utf-8"))
+    spec.update(name="Geaccepteerde kavels", target_homes=20)
+    spec["layers"]["plots"] = "db:accepted"
+    (scenarios / f"{ACCEPTED}.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
     app = new_app(
-        *finished,
+        scenarios,
+        tmp_path / "results",
         TESTING=False,
         BASEMAP="plain",
         DATABASE_URL=f"sqlite:///{tmp_path / 'plots.db'}",
@@ -512,15 +529,18 @@ def sign_in(page: Page, name: str) -> None:
     expect(page).to_have_url(re.compile(r"/plots$"))
 
 
-def test_corporation_uploads_and_draws_planner_accepts(
-    browser: Any, plots_server: LiveServer
+def test_corporation_uploads_and_draws_planner_accepts_a_run_uses_it(
+    browser: Any, plots_server: LiveServer, finished: tuple[Path, Path]
 ) -> None:
+    # the uploaded plot lies on the world's first plot, where a run can use it
+    plots = gpd.read_file(finished[0] / "plots.gpkg", layer="plots").to_crs("EPSG:4326")
+    world = plots.geometry.iloc[0].__geo_interface__
     watch = Watch(plots_server.url)
     with watched_page(browser, plots_server, watch) as page:
         sign_in(page, "anna")
         page.click("text=Kavels voorstellen")
         page.wait_for_selector("#fp-map[data-ready]")
-        body = {"type": "FeatureCollection", "features": [feature(PAYLOAD, 40)]}
+        body = {"type": "FeatureCollection", "features": [feature(PAYLOAD, 40, geometry=world)]}
         upload = {"name": "plots.geojson", "mimeType": "application/geo+json"}
         page.set_input_files("#upload", files=[{**upload, "buffer": json.dumps(body).encode()}])
         page.click("#submit")
@@ -551,6 +571,8 @@ def test_corporation_uploads_and_draws_planner_accepts(
     with watched_page(browser, plots_server, watch) as page:
         sign_in(page, "piet")
         page.get_by_role("link", name=PAYLOAD).click()
+        page.wait_for_url(re.compile(r"/plots/\d+$"))
+        accepted = f"PROP-{page.url.rsplit('/', 1)[1]}"
         page.wait_for_selector("#fp-map[data-ready]")
         assert blocking(axe_scan(page, "plot-review")) == []
         page.check("input[value=accepted]")
@@ -558,3 +580,19 @@ def test_corporation_uploads_and_draws_planner_accepts(
         expect(page.locator("h1 .fp-status")).to_have_text("geaccepteerd")
         expect(page.locator("table").last).to_contain_text("proposal.review")
         screenshot(page, "plots-planner")
+        # a run of the scenario whose plots are the accepted proposals uses it
+        page.goto(f"/scenarios/{ACCEPTED}/runs/new")
+        page.get_by_role("button", name="Berekening starten").click()
+        page.wait_for_url(re.compile(r"/runs/[A-Za-z0-9_.-]+$"))
+        job = page.url.rsplit("/", 1)[1]
+        expect(page.locator("#fp-done")).to_be_visible(timeout=90_000)
+        expect(page.locator("#fp-state")).to_have_text("klaar")
+        page.locator("#fp-done a").click()
+        page.wait_for_url(re.compile(rf"/scenarios/{ACCEPTED}/map\?run={re.escape(job)}$"))
+        wait_ready(page)
+        used = page.locator("section.fp-plots tbody tr")
+        expect(used).to_have_count(1)
+        expect(used.first.locator("td").first).to_have_text(accepted)
+        expect(used.first).to_contain_text(PAYLOAD)  # the proposal's name, as text
+        expect(page.locator(".fp-kpis")).to_contain_text("20 / 20")
+        screenshot(page, "plots-run")

@@ -95,7 +95,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = secrets.token_hex(32)  # sessions end with the process
     store = Store(Path(app.config["SCENARIOS_DIR"]), Path(app.config["DATA_DIR"]))
-    manager = RunManager(store.jobs_dir, max_running=int(app.config["MAX_RUNNING"]))
+    # The worker's db: layers read the app's database (planner.proposals.db), not the defaults.
+    worker_env = {"FLEXPLAN_DATA": str(Path(app.config["DATA_DIR"]).resolve())}
+    if app.config["DATABASE_URL"]:
+        worker_env["FLEXPLAN_DATABASE_URL"] = str(app.config["DATABASE_URL"])
+    manager = RunManager(store.jobs_dir, max_running=int(app.config["MAX_RUNNING"]), env=worker_env)
     app.extensions["flexplan"] = Services(store=store, runs=manager)
     if isinstance(app.config["SESSION_COOKIE_SECURE"], str):
         secure = app.config["SESSION_COOKIE_SECURE"].lower() in ("1", "true", "yes")

@@ -79,9 +79,20 @@ def _on_sigterm(_signum: int, _frame: Any) -> None:
     raise SystemExit(143)  # unwinds through write_run, which removes its temporary folder
 
 
-def work(job_file: str, scenario_file: str, overrides: dict[str, Any], out_dir: str) -> None:
-    """Entry point of a worker process: run the scenario and record the outcome in the job file."""
+def work(
+    job_file: str,
+    scenario_file: str,
+    overrides: dict[str, Any],
+    out_dir: str,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Entry point of a worker process: run the scenario and record the outcome in the job file.
+
+    ``env`` (``FLEXPLAN_DATA``, ``FLEXPLAN_DATABASE_URL``) points ``db:`` layers at the app's
+    database, not at whatever the server's environment or working folder happens to name.
+    """
     signal.signal(signal.SIGTERM, _on_sigterm)
+    os.environ.update(env or {})
     path = Path(job_file)
     _update(path, state="running", progress=0.02, message="starting", started=_now())
     try:
@@ -134,8 +145,16 @@ class _Active:
 class RunManager:
     """Queue, start, watch and cancel worker processes; job files are the shared truth."""
 
-    def __init__(self, jobs_dir: Path, *, max_running: int = 2, poll_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        jobs_dir: Path,
+        *,
+        max_running: int = 2,
+        poll_s: float = 0.2,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.jobs_dir = Path(jobs_dir)
+        self.env = dict(env or {})  # set in each worker (see ``work``)
         self.max_running = max_running
         self.poll_s = poll_s
         self._ctx = multiprocessing.get_context("spawn")
@@ -258,7 +277,13 @@ class RunManager:
                 job_id, scenario_file, overrides, out_dir = self._queue.pop(0)
                 process = self._ctx.Process(
                     target=work,
-                    args=(str(self.job_file(job_id)), scenario_file, overrides, str(out_dir)),
+                    args=(
+                        str(self.job_file(job_id)),
+                        scenario_file,
+                        overrides,
+                        str(out_dir),
+                        self.env,
+                    ),
                     name=f"flexplan-run-{job_id}",
                     daemon=True,
                 )
