@@ -62,22 +62,30 @@ def plots_frame(inst: Instance, result: Result, reasons: list[str | None]) -> gp
     return gpd.GeoDataFrame(frame, geometry=inst.geo["plots"].to_numpy(), crs=CRS)
 
 
-def services_frame(inst: Instance, result: Result) -> gpd.GeoDataFrame:
-    load = result.assignments.groupby("service")["residents"].sum()
+def _services_with_load(inst: Instance, load: pd.Series) -> gpd.GeoDataFrame:
+    """The services layer with `load` (residents, by service position; missing = 0)."""
     frame = inst.services.copy()
     frame["load"] = load.reindex(range(len(frame))).fillna(0).astype("int64").to_numpy()
     return gpd.GeoDataFrame(frame, geometry=inst.geo["services"].to_numpy(), crs=CRS)
 
 
-def buurten_frame(inst: Instance, result: Result) -> gpd.GeoDataFrame | None:
+def _buurten_with_homes(inst: Instance, homes: pd.Series) -> gpd.GeoDataFrame | None:
+    """The buurten layer with flex `homes` (by buurt_id) and their `share` of dwellings."""
     layer = inst.geo.get("neighbourhoods")
     if layer is None or inst.buurten.empty:
         return None
-    homes = sum_by(inst.plots["buurt_id"], result.homes)
     frame = inst.buurten.copy()
     frame["homes"] = frame["buurt_id"].map(homes).fillna(0).astype("int64")
     frame["share"] = np.where(frame["dwellings"] > 0, frame["homes"] / frame["dwellings"], 0.0)
     return gpd.GeoDataFrame(frame, geometry=layer.geometry.to_numpy(), crs=CRS)
+
+
+def services_frame(inst: Instance, result: Result) -> gpd.GeoDataFrame:
+    return _services_with_load(inst, result.assignments.groupby("service")["residents"].sum())
+
+
+def buurten_frame(inst: Instance, result: Result) -> gpd.GeoDataFrame | None:
+    return _buurten_with_homes(inst, sum_by(inst.plots["buurt_id"], result.homes))
 
 
 def regions_frame(inst: Instance, result: Result) -> gpd.GeoDataFrame | None:
@@ -153,22 +161,18 @@ def phased_services_frame(inst: Instance, result: PhasedResult) -> gpd.GeoDataFr
     a = result.assignments
     per_year = a.groupby(["service", "year"])["residents"].sum() if len(a) else pd.Series()
     peak = per_year.groupby(level=0).max() if len(per_year) else pd.Series(dtype=int)
-    frame = inst.services.copy()
-    frame["load"] = peak.reindex(range(len(frame))).fillna(0).astype("int64").to_numpy()
-    return gpd.GeoDataFrame(frame, geometry=inst.geo["services"].to_numpy(), crs=CRS)
+    return _services_with_load(inst, peak)
 
 
 def phased_buurten_frame(inst: Instance, result: PhasedResult) -> gpd.GeoDataFrame | None:
     """buurten with their peak flex homes over the years."""
-    layer = inst.geo.get("neighbourhoods")
-    if layer is None or inst.buurten.empty:
-        return None
-    per_year = pd.DataFrame(result.homes).groupby(inst.plots["buurt_id"].to_numpy()).sum()
+    homes = np.asarray(result.homes)
+    # sum_by skips plots outside every buurt, whatever the id column's dtype (pandas 3).
+    per_year = pd.concat(
+        [sum_by(inst.plots["buurt_id"], homes[:, t]) for t in range(homes.shape[1])], axis=1
+    )
     peak = per_year.max(axis=1) if per_year.shape[1] else pd.Series(dtype=int)
-    frame = inst.buurten.copy()
-    frame["homes"] = frame["buurt_id"].map(peak).fillna(0).astype("int64")
-    frame["share"] = np.where(frame["dwellings"] > 0, frame["homes"] / frame["dwellings"], 0.0)
-    return gpd.GeoDataFrame(frame, geometry=layer.geometry.to_numpy(), crs=CRS)
+    return _buurten_with_homes(inst, peak)
 
 
 def timeline_frame(inst: Instance, result: PhasedResult) -> pd.DataFrame:
