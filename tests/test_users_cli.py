@@ -1,4 +1,4 @@
-"""`flexplan users add|token|list|disable`, through a tiny Typer app that registers them."""
+"""`flexplan users add|token|list|disable|enable|password`, through a tiny Typer app."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ import typer
 from typer.testing import CliRunner, Result
 
 from planner.commands import users as users_command
-from planner.proposals import Store, authenticate_password, authenticate_token, list_users
+from planner.proposals import (
+    Store,
+    authenticate_password,
+    authenticate_token,
+    list_users,
+    user_audit_trail,
+)
 from tests.test_proposals_support import cheap_passwords
 
 PASSWORD = "correct horse battery"
@@ -80,7 +86,7 @@ def test_add_token_list_disable(tmp_path: Path) -> None:
     ("options", "message"),
     [
         (("--role", "boss"), "role: must be one of corporation, planner, admin"),
-        (("--role", "corporation"), "org: a corporation user needs --org"),
+        (("--role", "corporation"), "org: a corporation user needs an organisation (--org)"),
         (("--role", "planner", "--org", "Woonstad"), "org: a planner belongs to no organisation"),
         (("--role", "admin", "--org", "Woonstad"), "org: an admin belongs to no organisation"),
     ],
@@ -106,9 +112,27 @@ def test_a_name_is_taken_once_and_unknown_users_are_reported(tmp_path: Path) -> 
     assert _add(tmp_path, "piet", "--role", "planner").exit_code == 0
     again = _add(tmp_path, "piet", "--role", "admin")
     assert again.exit_code == 1 and "already exists" in again.output
-    for command in ("token", "disable"):
+    for command in ("token", "disable", "enable"):
         missing = _users(tmp_path, command, "nobody")
         assert missing.exit_code == 1 and "no user 'nobody'" in missing.output
+
+
+def test_enable_and_password_reset(tmp_path: Path) -> None:
+    new_password = "a different passphrase"
+    assert _add(tmp_path, "anna", "--role", "corporation", "--org", "Woonstad").exit_code == 0
+    assert _users(tmp_path, "disable", "anna").exit_code == 0
+    enabled = _users(tmp_path, "enable", "anna")
+    assert enabled.exit_code == 0 and "enabled 'anna'" in enabled.output
+    assert "anna\tcorporation\tWoonstad\tactive\t-" in _users(tmp_path, "list").stdout
+    short = _users(tmp_path, "password", "anna", "--password-stdin", stdin="kort\n")
+    assert short.exit_code == 1 and "at least 10 characters" in short.output
+    reset = _users(tmp_path, "password", "anna", "--password-stdin", stdin=new_password + "\n")
+    assert reset.exit_code == 0, reset.output
+    with Store(f"sqlite:///{tmp_path / 'flexplan.db'}") as store, store.session() as session:
+        assert authenticate_password(session, "anna", PASSWORD) is None
+        assert authenticate_password(session, "anna", new_password) is not None
+        actions = [e.action for e in user_audit_trail(session, "anna")]
+    assert actions == ["user.password", "user.enable", "user.disable", "user.add"]
 
 
 def test_the_database_url_overrides_the_data_folder(

@@ -1,5 +1,7 @@
 """`flexplan users`: the accounts of the web app (corporations, planners, admins).
 
+The same store functions serve the app's admin pages (``/admin/users``, `web.admin`).
+
 The database is the one `flexplan serve --data DIR` uses: ``DIR/flexplan.db``, or
 ``FLEXPLAN_DATABASE_URL`` when set (see planner/proposals/db.py). Passwords are stored as argon2
 hashes and API tokens as SHA-256 hashes; a token is shown once, when it is made.
@@ -24,7 +26,8 @@ DataOption = Annotated[
 ]
 
 users_app = typer.Typer(
-    help="Manage the web app's users: add, token, list, disable.", no_args_is_help=True
+    help="Manage the web app's users: add, token, list, disable, enable, password.",
+    no_args_is_help=True,
 )
 
 
@@ -103,6 +106,38 @@ def disable(
     with open_store(data) as store, store.session() as session:
         disable_user(session, name)
     out.print(f"disabled '{name}'", highlight=False, markup=False)
+
+
+@users_app.command("enable")
+@handle_errors
+def enable(
+    name: Annotated[str, typer.Argument(help="The user.")],
+    data: DataOption = Path("results"),
+) -> None:
+    """Let a disabled user sign in again (issue a new token with `flexplan users token`)."""
+    from planner.proposals import enable_user, open_store
+
+    with open_store(data) as store, store.session() as session:
+        enable_user(session, name)
+    out.print(f"enabled '{name}'", highlight=False, markup=False)
+
+
+@users_app.command("password")
+@handle_errors
+def password(
+    name: Annotated[str, typer.Argument(help="The user.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin, one line.")
+    ] = False,
+    data: DataOption = Path("results"),
+) -> None:
+    """Set a new password for a user; asks for it unless --password-stdin."""
+    from planner.proposals import open_store, set_password
+
+    value = _read_password(password_stdin)
+    with open_store(data) as store, store.session() as session:
+        set_password(session, name, value)
+    out.print(f"new password set for '{name}'", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

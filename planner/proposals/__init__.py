@@ -34,6 +34,7 @@ from planner.proposals.store import (
     authenticate_token,
     create_proposals,
     disable_user,
+    enable_user,
     get_proposal,
     get_user,
     issue_token,
@@ -41,7 +42,9 @@ from planner.proposals.store import (
     list_users,
     proposal_feature,
     review_flags,
+    set_password,
     update_proposal,
+    user_audit_trail,
     validate_features,
 )
 from planner.proposals.validation import FIELDS, FeatureReport
@@ -71,6 +74,7 @@ __all__ = [
     "data_dir",
     "database_url",
     "disable_user",
+    "enable_user",
     "get_proposal",
     "get_user",
     "issue_token",
@@ -79,6 +83,8 @@ __all__ = [
     "open_store",
     "proposal_feature",
     "review_flags",
+    "set_password",
     "update_proposal",
+    "user_audit_trail",
     "validate_features",
 ]

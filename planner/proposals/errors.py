@@ -11,7 +11,7 @@ from planner.errors import FlexplanError
 
 
 class StoreError(FlexplanError):
-    """The database cannot be opened or migrated, or a name is already taken (HTTP 409/500)."""
+    """The database cannot be opened or migrated (HTTP 500); the base of the errors below."""
 
 
 class PermissionDenied(StoreError):
@@ -23,7 +23,7 @@ class NotFound(StoreError):
 
 
 class Conflict(StoreError):
-    """The object changed meanwhile or is in a state that forbids this change (HTTP 409)."""
+    """Changed meanwhile, a state that forbids this change, or a name taken (HTTP 409)."""
 
 
 class InvalidInput(StoreError):

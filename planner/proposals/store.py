@@ -10,8 +10,9 @@ Who may do what (enforced here, on the server, for every call):
   proposals while they are ``proposed``;
 - planner: sees every proposal; reviews: sets the status to ``accepted`` or ``rejected`` (a
   reason is required to reject) or back to ``proposed``;
-- admin: sees every proposal; manages users (the ``flexplan users`` commands); neither proposes
-  nor reviews.
+- admin: sees every proposal; manages users (the ``flexplan users`` commands, or the app's
+  admin pages, which pass the admin as ``actor``: an actor must be an active admin, and an admin
+  may not disable themselves); neither proposes nor reviews.
 
 A disabled user may do nothing. Objects a user may not see are reported as `NotFound`, never as
 forbidden, so the web layer's 404 does not reveal that they exist.
@@ -32,7 +33,7 @@ from sqlalchemy import false, select, text, true
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from planner.proposals.errors import Conflict, InvalidInput, NotFound, PermissionDenied, StoreError
+from planner.proposals.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from planner.proposals.models import (
     ROLES,
     STATUSES,
@@ -134,6 +135,29 @@ def _require_user(session: Session, name: str) -> User:
     return found
 
 
+def _require_admin(session: Session, actor: User | None) -> User | None:
+    """The acting admin as stored now; None for the CLI (whoever may open the database)."""
+    if actor is None:
+        return None
+    current = _active(session, actor)
+    if current.role != "admin":
+        raise PermissionDenied("only admins manage users")
+    return current
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            [
+                {
+                    "index": None,
+                    "field": "password",
+                    "problem": f"must have at least {MIN_PASSWORD_LENGTH} characters",
+                }
+            ]
+        )
+
+
 def add_user(
     session: Session,
     name: str,
@@ -144,6 +168,7 @@ def add_user(
     actor: User | None = None,
 ) -> User:
     """Create a user; a corporation user needs ``org``, the other roles must not have one."""
+    actor = _require_admin(session, actor)
     org = org.strip() if org else None
     if not NAME_PATTERN.match(name):
         raise InvalidInput(
@@ -155,24 +180,21 @@ def add_user(
         )
     if role == "corporation" and not org:
         raise InvalidInput(
-            [{"index": None, "field": "org", "problem": "a corporation user needs --org"}]
+            [
+                {
+                    "index": None,
+                    "field": "org",
+                    "problem": "a corporation user needs an organisation (--org)",
+                }
+            ]
         )
     if role != "corporation" and org:
         raise InvalidInput(
             [{"index": None, "field": "org", "problem": f"{_a(role)} belongs to no organisation"}]
         )
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(
-            [
-                {
-                    "index": None,
-                    "field": "password",
-                    "problem": f"must have at least {MIN_PASSWORD_LENGTH} characters",
-                }
-            ]
-        )
+    _check_password(password)
     if get_user(session, name) is not None:
-        raise StoreError(f"user '{name}' already exists")
+        raise Conflict(f"user '{name}' already exists")
     user = User(
         name=name,
         role=role,
@@ -199,6 +221,7 @@ def _actor_name(actor: User | None) -> str:
 
 def issue_token(session: Session, name: str, *, actor: User | None = None) -> str:
     """A new personal API token for ``name`` (replacing any earlier one); only its hash is kept."""
+    actor = _require_admin(session, actor)
     user = _require_user(session, name)
     if user.disabled:
         raise PermissionDenied(f"user '{name}' is disabled")
@@ -218,8 +241,14 @@ def issue_token(session: Session, name: str, *, actor: User | None = None) -> st
 
 
 def disable_user(session: Session, name: str, *, actor: User | None = None) -> User:
-    """Disable a user: no sign-in, no token, no store call succeeds for them any more."""
+    """Disable a user: no sign-in, no token, no store call succeeds for them any more.
+
+    An admin may not disable themselves (so an app always keeps the admin who is signed in).
+    """
+    actor = _require_admin(session, actor)
     user = _require_user(session, name)
+    if actor is not None and actor.id == user.id:
+        raise Conflict("you cannot disable yourself; ask another admin")
     changes: dict[str, list[Any]] = {}
     if not user.disabled:
         changes["disabled"] = [False, True]
@@ -230,6 +259,38 @@ def disable_user(session: Session, name: str, *, actor: User | None = None) -> U
     if changes:
         audit(session, actor, "user.disable", "user", user.id, changes, actor=_actor_name(actor))
     return user
+
+
+def enable_user(session: Session, name: str, *, actor: User | None = None) -> User:
+    """Let a disabled user sign in again (with a new token only when one is issued)."""
+    actor = _require_admin(session, actor)
+    user = _require_user(session, name)
+    if user.disabled:
+        user.disabled = False
+        changes = {"disabled": [True, False]}
+        audit(session, actor, "user.enable", "user", user.id, changes, actor=_actor_name(actor))
+    return user
+
+
+def set_password(session: Session, name: str, password: str, *, actor: User | None = None) -> User:
+    """Give a user a new password (a reset by an admin); the old one stops working."""
+    actor = _require_admin(session, actor)
+    user = _require_user(session, name)
+    _check_password(password)
+    user.password_hash = _password_hasher().hash(password)
+    changes = {"password": ["set", "set"]}
+    audit(session, actor, "user.password", "user", user.id, changes, actor=_actor_name(actor))
+    return user
+
+
+def user_audit_trail(
+    session: Session, name: str | None = None, *, limit: int = 100
+) -> list[AuditEntry]:
+    """Changes to users (of the user ``name`` when given), newest first, at most ``limit``."""
+    query = select(AuditEntry).where(AuditEntry.entity == "user")
+    if name is not None:
+        query = query.where(AuditEntry.entity_id == _require_user(session, name).id)
+    return list(session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit)))
 
 
 def list_users(session: Session) -> list[User]:
