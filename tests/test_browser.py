@@ -26,7 +26,7 @@ import pytest
 import yaml
 from playwright.sync_api import Page, expect
 
-from tests.test_web_plots import PASSWORD, add_users, feature
+from tests.test_web_plots import ORG_A, PASSWORD, add_users, feature
 from tests.web_support import (  # the *_fixture names register fixtures browser, page, ...
     ARTIFACTS,
     PAYLOAD,
@@ -514,7 +514,7 @@ def plots_server_fixture(finished: tuple[Path, Path], tmp_path: Path) -> Iterato
         BASEMAP="plain",
         DATABASE_URL=f"sqlite:///{tmp_path / 'plots.db'}",
     )
-    add_users(app, ("anna", "piet"))
+    add_users(app, ("anna", "piet", "ada"))
     server = LiveServer(app)
     yield server
     server.stop()
@@ -595,4 +595,32 @@ def test_corporation_uploads_and_draws_planner_accepts_a_run_uses_it(
         expect(used.first.locator("td").first).to_have_text(accepted)
         expect(used.first).to_contain_text(PAYLOAD)  # the proposal's name, as text
         expect(page.locator(".fp-kpis")).to_contain_text("20 / 20")
+        proposers = page.locator("table.fp-proposers tbody tr")  # per corporation, as text
+        expect(proposers).to_have_count(1)
+        expect(proposers.first.locator("td")).to_have_text([ORG_A, "1", "1", "20"])
         screenshot(page, "plots-run")
+
+
+def test_admin_adds_a_user_who_can_sign_in(browser: Any, plots_server: LiveServer) -> None:
+    watch = Watch(plots_server.url)
+    with watched_page(browser, plots_server, watch) as page:
+        sign_in(page, "ada")
+        page.get_by_role("link", name="Gebruikers").click()
+        expect(page.locator("h1")).to_have_text("Gebruikers")
+        page.fill("#name", "carla")
+        page.select_option("#role", "corporation")
+        page.fill("#org", PAYLOAD)
+        page.fill("#password", PASSWORD)
+        page.fill("#confirm", PASSWORD)
+        page.get_by_role("button", name="Gebruiker toevoegen").click()
+        expect(page).to_have_url(re.compile(r"/admin/users/carla$"))
+        expect(page.locator("[role=status]")).to_contain_text("carla")
+        expect(page.locator(".fp-kpis")).to_contain_text(PAYLOAD)  # shown as text
+        assert blocking(axe_scan(page, "admin-user")) == []
+        page.get_by_role("link", name="Alle gebruikers").click()
+        expect(page.locator("table.fp-users tbody tr")).to_have_count(4)
+        assert blocking(axe_scan(page, "admin-users")) == []
+        screenshot(page, "admin-users")
+        page.get_by_role("button", name="Uitloggen").click()
+        sign_in(page, "carla")
+        expect(page.get_by_role("link", name="Kavels voorstellen")).to_be_visible()

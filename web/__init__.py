@@ -4,7 +4,8 @@ Presentation only: views resolve names to known files through :mod:`web.store` a
 ``planner`` for everything else. Configuration comes from defaults, then ``FLEXPLAN_*``
 environment variables (``FLEXPLAN_SECRET_KEY``, ``FLEXPLAN_DATA_DIR``, ...), then ``config``.
 Accounts, roles and which pages need a login: :mod:`web.auth`; proposed plots: :mod:`web.plots`
-(pages) and :mod:`web.plots_api` (``/api/plots``).
+(pages) and :mod:`web.plots_api` (``/api/plots``); user management for admins: :mod:`web.admin`
+(``/admin/users``, ``/api/users``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Services:
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; ``config`` (tests, `flexplan serve`) overrides defaults and environment."""
     from web import (
+        admin,
         api,
         auth,
         compare,
@@ -114,8 +116,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.exempt(api.bp)  # JSON only: a cross-site form cannot send application/json
     csrf.exempt(plots_api.bp)  # the same: its writes need a JSON body
     auth.init_app(app)
-    for module in (scenarios, maps, runs, api, downloads, compare, plots, plots_api):
+    for module in (scenarios, maps, runs, api, downloads, compare, plots, plots_api, admin):
         app.register_blueprint(module.bp)
+    app.register_blueprint(admin.api_bp)
     app.after_request(_security_headers)
     compression.init_app(app)
     return app

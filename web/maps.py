@@ -95,6 +95,7 @@ def show(name: str) -> str:
         unused=_plot_properties(run, "unused"),
         regions=[r for r in kpis.get("per_region") or [] if isinstance(r, dict)],
         service_types=[r for r in kpis.get("per_service_type") or [] if isinstance(r, dict)],
+        proposers=[r for r in kpis.get("per_proposer") or [] if isinstance(r, dict)],
         config=config,
         years=years,
         chart=chart(years) if years else None,

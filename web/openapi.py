@@ -149,6 +149,7 @@ def spec() -> dict[str, Any]:
                 },
             },
             **_plot_paths(),
+            **_user_paths(),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -329,4 +330,33 @@ def _plot_paths() -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+def _user_paths() -> dict[str, Any]:
+    """Users (admins only; the pages under /admin/users change them)."""
+    user = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "role": {"enum": ["corporation", "planner", "admin"]},
+            "org": {"type": ["string", "null"]},
+            "active": {"type": "boolean"},
+            "token": {"type": "boolean", "description": "Whether an API token is set"},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+        "required": ["name", "role", "org", "active", "token", "created_at"],
+    }
+    return {
+        "/api/users": {
+            "get": {
+                "summary": "Every user, by name (admins only)",
+                "security": [{"bearer": []}],
+                "responses": {
+                    "200": _ok({"type": "array", "items": user}),
+                    **_AUTH,
+                    "403": _err("Only admins see the users"),
+                },
+            }
+        }
     }
