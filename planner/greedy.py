@@ -117,13 +117,19 @@ class _Greedy:
     def _reach_lists(self) -> list[dict[str, list[tuple[int, float]]]]:
         """Per plot and required type: the services in reach, nearest first."""
         reach: list[dict[str, list[tuple[int, float]]]] = [{} for _ in range(len(self.cap))]
-        pairs = self.inst.pairs.sort_values(["plot", "distance_m", "service"], kind="stable")
-        wanted = set(self.types)
-        for p, j, kind, d in pairs[["plot", "service", "type", "distance_m"]].itertuples(
-            index=False, name=None
-        ):
-            if kind in wanted:
-                reach[int(p)].setdefault(kind, []).append((int(j), float(d)))
+        pairs = self.inst.pairs
+        pairs = pairs[pairs["type"].isin(set(self.types))]
+        pairs = pairs.sort_values(["plot", "type", "distance_m", "service"], kind="stable")
+        plot = pairs["plot"].to_numpy(dtype=np.int64)
+        kind = pairs["type"].astype(str).to_numpy()
+        service = pairs["service"].to_numpy(dtype=np.int64).tolist()
+        distance = pairs["distance_m"].to_numpy(dtype=float).tolist()
+        # One run per (plot, type); within it the services nearest first, as the pairs sort.
+        change = np.flatnonzero((plot[1:] != plot[:-1]) | (kind[1:] != kind[:-1])) + 1
+        starts = [0, *change.tolist()] if len(plot) else []
+        ends = [*starts[1:], len(plot)] if starts else []
+        for a, b in zip(starts, ends, strict=True):
+            reach[int(plot[a])][str(kind[a])] = list(zip(service[a:b], distance[a:b], strict=True))
         return reach
 
     def _per_home_cost(self) -> np.ndarray:

@@ -8,6 +8,7 @@ import numpy as np
 from ortools.math_opt.python import mathopt
 
 from planner.instance import Instance
+from planner.model.bulk import add_variables
 
 
 @dataclass
@@ -58,33 +59,48 @@ def create_variables(
     ids = plots["plot_id"].to_numpy()
     capacity = plots["capacity"].to_numpy()
     fixed_homes = plots["fixed_homes"].to_numpy(dtype=float)
-    for p in eligible.tolist():
-        pid, fixed = ids[p], fixed_homes[p]
-        cap = int(capacity[p]) if np.isnan(fixed) else int(fixed)
-        lo = 0 if np.isnan(fixed) else cap // module
-        k = model.add_integer_variable(lb=lo, ub=cap // module, name=f"modules[{pid}]")
+    fixed = ~np.isnan(fixed_homes[eligible])
+    cap = np.where(fixed, np.nan_to_num(fixed_homes[eligible]), capacity[eligible]).astype(int)
+    has_support = np.isin(eligible, np.fromiter(support_ok, dtype=int, count=len(support_ok)))
+    # Per plot, in this order: modules, used and (where care allows) support.
+    per_plot = 2 + has_support.astype(int)
+    first = np.cumsum(per_plot) - per_plot
+    n = int(per_plot.sum())
+    lb, ub = np.zeros(n), np.zeros(n)
+    names = np.empty(n, dtype=object)
+    pid = ids[eligible].astype(str)
+    lb[first] = np.where(fixed, cap // module, 0)
+    ub[first] = cap // module
+    names[first] = [f"modules[{x}]" for x in pid]
+    lb[first + 1] = fixed.astype(float)
+    ub[first + 1] = 1
+    names[first + 1] = [f"used[{x}]" for x in pid]
+    sup = first[has_support] + 2
+    ub[sup] = np.floor(share_cap * cap[has_support] + 1e-9)
+    names[sup] = [f"support[{x}]" for x in pid[has_support]]
+    made = add_variables(model, lb, ub, np.ones(n, dtype=bool), names.tolist())
+    for i, p in enumerate(eligible.tolist()):
+        k = made[first[i]]
         v.modules[p] = k
         v.homes[p] = module * k
-        v.used[p] = model.add_integer_variable(
-            lb=0 if np.isnan(fixed) else 1, ub=1, name=f"used[{pid}]"
-        )
-        if p in support_ok:
-            v.support[p] = model.add_integer_variable(
-                lb=0, ub=int(np.floor(share_cap * cap + 1e-9)), name=f"support[{pid}]"
-            )
+        v.used[p] = made[first[i] + 1]
+        if has_support[i]:
+            v.support[p] = made[first[i] + 2]
     if "care_reach" not in relax:
         service_ids = inst.services["service_id"].to_numpy()
         pairs = inst.model_pairs()
-        for r, p, s in zip(
-            pairs.index, pairs["plot"].to_numpy(), pairs["service"].to_numpy(), strict=True
-        ):
-            if p in v.support:
-                name = f"assign[{ids[p]},{service_ids[s]}]"
-                v.assign[r] = (
-                    model.add_integer_variable(lb=0, name=name)
-                    if integer_flows
-                    else model.add_variable(lb=0, name=name)
-                )
+        plot_of = pairs["plot"].to_numpy()
+        keep = np.isin(plot_of, np.fromiter(v.support, dtype=int, count=len(v.support)))
+        rows = pairs.index.to_numpy()[keep]
+        names = [
+            f"assign[{ids[p]},{service_ids[s]}]"
+            for p, s in zip(plot_of[keep], pairs["service"].to_numpy()[keep], strict=True)
+        ]
+        m = len(names)
+        made = add_variables(
+            model, np.zeros(m), np.full(m, np.inf), np.full(m, integer_flows), names
+        )
+        v.assign = dict(zip(rows.tolist(), made, strict=True))
     if "demand" not in relax:
         demand_regions = set(
             inst.regions.loc[inst.regions["demand"].fillna(0) > 0, "region_id"].tolist()

@@ -6,6 +6,7 @@ import numpy as np
 from ortools.math_opt.python import mathopt
 
 from planner.instance import Instance
+from planner.model.bulk import add_rows
 from planner.model.variables import PlotVars
 
 
@@ -26,22 +27,40 @@ def build(
     capacity = inst.plots["capacity"].to_numpy()
     min_homes = inst.plots["min_homes"].to_numpy()
     fixed = inst.plots["fixed_homes"].to_numpy(dtype=float)
-    for p, homes in v.homes.items():
-        used = v.used[p]
-        if not np.isnan(fixed[p]):
-            continue
-        model.add_linear_constraint(homes <= int(capacity[p]) * used)
-        low = inst.module if "min_homes" in relax else int(min_homes[p])
-        model.add_linear_constraint(homes >= low * used)
+    free = [p for p in v.homes if np.isnan(fixed[p])]
+    low = inst.module if "min_homes" in relax else min_homes[free].astype(int)
+    # Per free plot two rows: homes - capacity x used <= 0 and homes - low x used >= 0.
+    n = len(free)
+    lb = np.tile([-np.inf, 0.0], n)
+    ub = np.tile([0.0, np.inf], n)
+    row = np.repeat(np.arange(2 * n), 2)
+    var = [x for p in free for x in (v.modules[p], v.used[p]) * 2]
+    coef = np.column_stack(
+        [
+            np.full(n, inst.module),
+            -capacity[free].astype(int),
+            np.full(n, inst.module),
+            -np.broadcast_to(low, (n,)),
+        ]
+    ).ravel()
+    add_rows(model, lb, ub, row, var, coef)
     target = inst.scenario.target_homes
-    total_expr = v.total_homes()
     if mode == "target":
-        model.add_linear_constraint(total_expr == target, name="target")
+        low, high = target, target
     elif mode == "max_homes":
-        model.add_linear_constraint(total_expr <= target, name="target")
+        low, high = -np.inf, target
     elif mode == "fixed_total":
         if total is None:
             raise ValueError("fixed_total mode needs a total")
-        model.add_linear_constraint(total_expr == total, name="target")
+        low, high = total, total
     else:
         raise ValueError(f"unknown mode {mode!r}")
+    add_rows(
+        model,
+        np.full(1, float(low)),
+        np.full(1, float(high)),
+        np.zeros(len(v.modules), dtype=np.int64),
+        list(v.modules.values()),
+        np.full(len(v.modules), float(inst.module)),
+        names=["target"],
+    )

@@ -6,6 +6,7 @@ import numpy as np
 from ortools.math_opt.python import mathopt
 
 from planner.instance import Instance
+from planner.model.bulk import add_rows
 from planner.model.variables import PlotVars
 
 
@@ -15,21 +16,46 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
     if "care_reach" in relax or not inst.support_types:
         return
     pairs = inst.pairs
-    by_plot_type: dict[tuple[int, str], list[mathopt.Variable]] = {}
-    by_service: dict[int, list[mathopt.Variable]] = {}
-    plots = pairs["plot"].to_numpy()
-    types = pairs["type"].to_numpy()
-    services = pairs["service"].to_numpy()
-    for r, var in v.assign.items():
-        by_plot_type.setdefault((int(plots[r]), str(types[r])), []).append(var)
-        by_service.setdefault(int(services[r]), []).append(var)
-    for p, support in v.support.items():
-        for kind in inst.support_types:
-            terms = by_plot_type.get((p, kind), [])
-            model.add_linear_constraint(mathopt.fast_sum(terms) == support)
+    rows = np.fromiter(v.assign, dtype=np.int64, count=len(v.assign))
+    assign = list(v.assign.values())
+    plot_of = pairs["plot"].to_numpy(dtype=np.int64)[rows]
+    type_of = pairs["type"].to_numpy()[rows]
+    service_of = pairs["service"].to_numpy(dtype=np.int64)[rows]
+    # One row per (support plot, required type): assignments - support_p == 0.
+    kinds = list(inst.support_types)
+    support_plots = np.fromiter(v.support, dtype=np.int64, count=len(v.support))
+    position = np.full(len(inst.plots), -1, dtype=np.int64)
+    position[support_plots] = np.arange(len(support_plots))
+    kind_index = {kind: i for i, kind in enumerate(kinds)}
+    kind_of = np.array([kind_index.get(str(t), -1) for t in type_of], dtype=np.int64)
+    ok = kind_of >= 0
+    n_rows = len(support_plots) * len(kinds)
+    support_rows = np.arange(n_rows)
+    add_rows(
+        model,
+        np.zeros(n_rows),
+        np.zeros(n_rows),
+        np.concatenate([position[plot_of[ok]] * len(kinds) + kind_of[ok], support_rows]),
+        [var for var, keep in zip(assign, ok, strict=True) if keep]
+        + [v.support[int(p)] for p in support_plots for _ in kinds],
+        np.concatenate([np.ones(int(ok.sum())), -np.ones(n_rows)]),
+    )
     if "service_capacity" in relax:
         return
+    # One row per limited service: its assignments <= capacity_j, in order of first appearance.
     capacity = inst.services["capacity"].to_numpy(dtype=float)
-    for j, terms in by_service.items():
-        if not np.isnan(capacity[j]):
-            model.add_linear_constraint(mathopt.fast_sum(terms) <= float(capacity[j]))
+    services, first = np.unique(service_of, return_index=True)
+    order = services[np.argsort(first, kind="stable")]
+    limited = order[~np.isnan(capacity[order])]
+    row_of = np.full(len(inst.services), -1, dtype=np.int64)
+    row_of[limited] = np.arange(len(limited))
+    hit = row_of[service_of] >= 0
+    add_rows(
+        model,
+        np.full(len(limited), -np.inf),
+        capacity[limited],
+        row_of[service_of[hit]],
+        [var for var, keep in zip(assign, hit, strict=True) if keep],
+        np.ones(int(hit.sum())),
+        names=[f"service[{sid}]" for sid in inst.services["service_id"].to_numpy()[limited]],
+    )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 from ortools.math_opt.python import mathopt
 
 from planner.instance import Instance
+from planner.model.bulk import add_rows
 from planner.model.variables import PlotVars
 
 
@@ -13,11 +15,32 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
     support total makes this the ceiling); homes per buurt <= floor(share x dwellings)."""
     support = inst.scenario.support
     if "plot_mix" not in relax:
-        for p, s in v.support.items():
-            model.add_linear_constraint(s <= support.max_share_per_plot * v.homes[p])
+        # support_p - max_share x module x modules_p <= 0, one row per support plot.
+        n = len(v.support)
+        add_rows(
+            model,
+            np.full(n, -np.inf),
+            np.zeros(n),
+            np.repeat(np.arange(n), 2),
+            [x for p, s in v.support.items() for x in (s, v.modules[p])],
+            np.tile([1.0, -(inst.module * support.max_share_per_plot)], n),
+        )
     if "support_share" not in relax and support.min_share > 0:
-        model.add_linear_constraint(
-            v.total_support() >= support.min_share * v.total_homes(), name="support_share"
+        # sum support - min_share x module x sum modules >= 0, added in one piece: at national
+        # scale the expression form of this single long row took a quarter of the build.
+        add_rows(
+            model,
+            np.zeros(1),
+            np.full(1, np.inf),
+            np.zeros(len(v.support) + len(v.modules), dtype=np.int64),
+            [*v.support.values(), *v.modules.values()],
+            np.concatenate(
+                [
+                    np.ones(len(v.support)),
+                    np.full(len(v.modules), -(support.min_share * inst.module)),
+                ]
+            ),
+            names=["support_share"],
         )
     if "neighbourhood" in relax or inst.buurten.empty:
         return
@@ -27,9 +50,17 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
     for p, buurt in zip(v.plots.tolist(), inst.plots["buurt_id"].to_numpy()[v.plots], strict=True):
         if isinstance(buurt, str):
             members.setdefault(buurt, []).append(p)
-    for buurt, plots in sorted(members.items()):
-        if sum(int(capacity[p]) for p in plots) <= cap[buurt]:
-            continue  # cannot bind: leave it out of the model
-        model.add_linear_constraint(
-            mathopt.fast_sum(v.homes[p] for p in plots) <= int(cap[buurt]), name=f"buurt[{buurt}]"
-        )
+    binding = [
+        (buurt, plots)
+        for buurt, plots in sorted(members.items())
+        if sum(int(capacity[p]) for p in plots) > cap[buurt]  # else it cannot bind: left out
+    ]
+    add_rows(
+        model,
+        np.full(len(binding), -np.inf),
+        np.array([int(cap[buurt]) for buurt, _ in binding], dtype=float),
+        np.repeat(np.arange(len(binding)), [len(plots) for _, plots in binding]),
+        [v.modules[p] for _, plots in binding for p in plots],
+        np.full(sum(len(plots) for _, plots in binding), float(inst.module)),
+        names=[f"buurt[{buurt}]" for buurt, _ in binding],
+    )
