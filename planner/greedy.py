@@ -63,6 +63,18 @@ class _State:
     cost: float = 0.0
 
 
+def _sorted(keys: tuple[np.ndarray, ...]) -> bool:
+    """Whether rows are in np.lexsort order of ``keys`` (last key primary)."""
+    if len(keys[0]) < 2:
+        return True
+    ahead = np.zeros(len(keys[0]) - 1, dtype=bool)  # decided: strictly increasing on a key
+    for key in reversed(keys):
+        if np.any(~ahead & (key[1:] < key[:-1])):
+            return False
+        ahead |= key[1:] > key[:-1]
+    return True
+
+
 class _Greedy:
     """The greedy's tables (read-only) and state; see the module docstring for the phases."""
 
@@ -118,18 +130,39 @@ class _Greedy:
         """Per plot and required type: the services in reach, nearest first."""
         reach: list[dict[str, list[tuple[int, float]]]] = [{} for _ in range(len(self.cap))]
         pairs = self.inst.pairs
-        pairs = pairs[pairs["type"].isin(set(self.types))]
-        pairs = pairs.sort_values(["plot", "type", "distance_m", "service"], kind="stable")
-        plot = pairs["plot"].to_numpy(dtype=np.int64)
-        kind = pairs["type"].astype(str).to_numpy()
-        service = pairs["service"].to_numpy(dtype=np.int64).tolist()
-        distance = pairs["distance_m"].to_numpy(dtype=float).tolist()
-        # One run per (plot, type); within it the services nearest first, as the pairs sort.
-        change = np.flatnonzero((plot[1:] != plot[:-1]) | (kind[1:] != kind[:-1])) + 1
-        starts = [0, *change.tolist()] if len(plot) else []
+        codes, found = pd.factorize(pairs["type"].to_numpy(dtype=object), sort=True)
+        kinds = [str(k) for k in found]
+        wanted = np.isin(codes, [i for i, k in enumerate(kinds) if k in set(self.types)])
+        codes = codes[wanted]
+        plot = pairs["plot"].to_numpy(dtype=np.int64)[wanted]
+        service = pairs["service"].to_numpy(dtype=np.int64)[wanted]
+        distance = pairs["distance_m"].to_numpy(dtype=float)[wanted]
+        keys = (service, distance, codes, plot)
+        if not _sorted(keys):  # the reach stage sorts them so already; this is a safeguard
+            order = np.lexsort(keys)
+            plot, service, distance, codes = (
+                plot[order],
+                service[order],
+                distance[order],
+                codes[order],
+            )
+        # One run per (plot, type), nearest first. Services beyond the nearest one without a
+        # capacity limit are never needed (it takes everyone), so each run stops there.
+        start = np.ones(len(plot), dtype=bool)
+        start[1:] = (plot[1:] != plot[:-1]) | (codes[1:] != codes[:-1])
+        run = np.cumsum(start) - 1
+        unlimited = np.isnan(self.inst.services["capacity"].to_numpy(dtype=float))[service]
+        seen = np.cumsum(unlimited)
+        before = seen - unlimited - (seen - unlimited)[np.flatnonzero(start)][run]
+        keep = before == 0
+        plot, service, distance, codes = plot[keep], service[keep], distance[keep], codes[keep]
+        starts = np.flatnonzero(start[keep]).tolist()
         ends = [*starts[1:], len(plot)] if starts else []
+        service_list, distance_list = service.tolist(), distance.tolist()
         for a, b in zip(starts, ends, strict=True):
-            reach[int(plot[a])][str(kind[a])] = list(zip(service[a:b], distance[a:b], strict=True))
+            reach[int(plot[a])][kinds[codes[a]]] = list(
+                zip(service_list[a:b], distance_list[a:b], strict=True)
+            )
         return reach
 
     def _per_home_cost(self) -> np.ndarray:

@@ -202,11 +202,14 @@ def _assignment_problem(inst: Instance, support: dict[int, int]) -> pd.DataFrame
     """
     columns = ["plot", "service", "type", "residents", "distance_m"]
     pairs = inst.pairs
-    hosting = [p for p, s in support.items() if s]
+    hosting = np.zeros(len(inst.plots), dtype=bool)
+    hosting[[p for p, s in support.items() if s]] = True
+    pairs = pairs[hosting[pairs["plot"].to_numpy(dtype=np.int64)]]
+    kind_of = pairs["type"].to_numpy(dtype=object)
     capacity = inst.services["capacity"].to_numpy(dtype=float)
     parts = []
     for kind in inst.support_types:
-        sub = pairs[(pairs["type"] == kind) & pairs["plot"].isin(hosting)]
+        sub = pairs[kind_of == kind]
         if sub.empty:
             continue
         flows = _transport(
