@@ -58,7 +58,25 @@ def _service_load(inst: Instance, result: Result) -> pd.Series:
 
 
 def plot_reasons(inst: Instance, result: Result) -> list[str | None]:
-    """The main reason each unused plot was not used (None for used plots)."""
+    """The main reason each unused plot was not used (None for used plots).
+
+    Read from the model's LP prices (planner.why_unused); when that LP cannot be solved (or
+    there is no allocation to price), rule checks against the allocation stand in, logged.
+    """
+    from planner.why_unused import why_unused
+
+    if result.status in ("OPTIMAL", "FEASIBLE", "SHORTFALL"):
+        try:
+            return [why.text if why is not None else None for why in why_unused(inst, result)]
+        except Exception as exc:
+            log.warning("plot reasons: the pricing LP failed (%s); using rule checks", exc)
+    else:
+        log.info("plot reasons: no allocation to price (%s); using rule checks", result.status)
+    return rule_reasons(inst, result)
+
+
+def rule_reasons(inst: Instance, result: Result) -> list[str | None]:
+    """Reasons from rule checks against the allocation (the fallback of plot_reasons)."""
     plots = inst.plots
     homes = result.homes
     buurt = _buurt_load(inst, homes) if not inst.buurten.empty else None

@@ -1,0 +1,698 @@
+"""Why each unused plot is unused, read from the model's LP prices rather than from rule checks.
+
+After the allocation is solved, the same model (planner.model.build) is built once more as a
+linear programme (LP), to ask "why would the optimum not put even one home here?":
+
+* every plot the allocation uses stays open (used_p = 1); its homes may move between one module
+  and its capacity, so the LP can still shift homes between open plots;
+* every unused plot may open fractionally (used_p in [0, 1]): its homes may take anything in
+  [0, capacity]; minimum project sizes are dropped everywhere (the LP cannot price them);
+* support homes, care assignments and region flows are continuous;
+* the homes target is lowered by a hair (TARGET_EPS), so that the value of a home at the margin
+  is the worst home placed (what a new project would have to beat) and not, when every used
+  plot is full, anything between that and the best unused home.
+
+The allocation is feasible for this LP. HiGHS solves it and returns a price (dual value) per
+row: what one more unit of room in the row is worth to the objective. The price of a project
+of the minimum size on an unused plot p, done the cheapest way (homes = min_homes_p, used_p = 1,
+support homes up to the per-plot share where they pay, assigned to the cheapest services in
+reach of each required type, region demand served where it pays), is
+
+    loss_p = sum over rows i of price_i x (row i's use by that project) - objective gain,
+
+and every row belongs to one rule family: buurt caps, service capacity (with the support share:
+the care rules), regional bounds, region demand, exclusive groups, the budget; the homes target
+goes with the objective, as the plot's own suitability (or cost) against the value of a home at
+the margin. LP optimality makes loss_p >= 0 for every plot the LP leaves empty; the family with
+the largest part is the main reason. Special cases, in order:
+
+* no project of the minimum size fits at all under fixed rules (more homes than placed, than
+  the buurt cap or region maximum leave next to agreed projects, or above the budget): that rule;
+* the LP does place homes here: only the project size (minimum, whole modules) keeps it out, or
+  the solver's optimality gap;
+* a used group partner: the group row's price is not unique once the partner is open, so the
+  group counts only for what the plot would gain without it (named when nothing else keeps it
+  out, else mentioned after the main reason);
+* nothing has a positive part: a tie with the plots at the margin.
+
+Support homes on unused plots are priced, not solved for: the first LP leaves their care
+assignment columns out (much faster at national scale) and, if at its prices support homes
+would make some unused plot pay, solves again with those plots' columns in (column generation).
+planner.explain.plot_reasons calls this and falls back to rule checks if the LP fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from ortools.math_opt.python import mathopt
+
+from planner.errors import SolverError
+from planner.instance import Instance
+from planner.model import INFEASIBLE, Built, build
+from planner.result import Result
+
+log = logging.getLogger(__name__)
+
+LP_TIME_LIMIT_S = 60.0
+TARGET_EPS = 1e-3  # homes
+# Column generation for support homes on unused plots: at most this many extra LP solves, and
+# beyond this many plots with support homes the LP simply keeps them all.
+MAX_ROUNDS = 3
+MAX_SUPPORT_COLUMNS = 500
+
+# Families whose rows price a project (named rows of the model); "objective" holds the homes
+# target, whose price is the value of a home at the margin, together with the plot's own term.
+PRICED = (
+    "objective",
+    "support_share",
+    "service_capacity",
+    "neighbourhood",
+    "region_bounds",
+    "demand",
+    "groups",
+    "budget",
+)
+_PREFIXES = (
+    ("target", "objective"),
+    ("support_share", "support_share"),
+    ("service[", "service_capacity"),
+    ("buurt[", "neighbourhood"),
+    ("region_min[", "region_bounds"),
+    ("region_max[", "region_bounds"),
+    ("demand[", "demand"),
+    ("group[", "groups"),
+    ("budget", "budget"),
+)
+
+
+@dataclass
+class Why:
+    """The main reason one plot is unused: its rule family, a sentence, and the LP figures.
+
+    family is one of PRICED (with "care_reach" for plots that cannot host support homes),
+    "min_homes" (the LP would place homes: only the minimum project size, whole modules or the
+    solver's gap keep it out), "tie" (as good as the plots at the margin) or "not_eligible".
+    loss is the LP price of a minimum project here (objective units); parts splits it by family.
+    """
+
+    family: str
+    text: str
+    loss: float = 0.0
+    lp_homes: float = 0.0
+    parts: dict[str, float] = field(default_factory=dict)
+    hard: bool = False  # no project fits here at all under the fixed rules, whatever else is used
+
+
+@dataclass
+class _Prices:
+    """LP prices spread over columns: unit[f, col] is what one unit of the column costs through
+    the rows of family f (objective units, positive = worse); obj[col] the objective's part."""
+
+    unit: np.ndarray
+    obj: np.ndarray
+    col: dict[int, int]
+    values: np.ndarray
+    margin: float | None
+    sense: float
+    support_ub: dict[int, float]
+    support_off: set[int]
+
+
+def _family(name: str) -> str | None:
+    for prefix, family in _PREFIXES:
+        if name == prefix or (prefix.endswith("[") and name.startswith(prefix)):
+            return family
+    return None
+
+
+def _lp_prices(
+    inst: Instance, result: Result, *, support_on: set[int] | None
+) -> tuple[_Prices, Built]:
+    """Build and solve the LP described in the module docstring; spread its prices.
+
+    Unused plots outside ``support_on`` get no support homes in the LP (their care assignment
+    columns are dropped; None keeps them all): that LP solves several times faster. The caller
+    prices the dropped columns afterwards and adds those that would pay (column generation).
+    """
+    started = time.perf_counter()
+    # Minimum project sizes are dropped for every plot (an open plot keeps one module): they
+    # are what the LP cannot price, and a used plot held at its minimum would otherwise set
+    # the value of a home at the margin.
+    relax = frozenset({"min_homes"})
+    if result.status in ("OPTIMAL", "FEASIBLE"):
+        built = build(inst, mode="target", relax=relax)
+    elif result.status == "SHORTFALL":
+        built = build(inst, mode="fixed_total", total=result.total_homes, relax=relax)
+    else:
+        raise SolverError(f"no allocation to explain (status {result.status})")
+    v = built.vars
+    for var in (*v.modules.values(), *v.used.values(), *v.support.values()):
+        var.integer = False
+    for p, used in v.used.items():
+        if result.homes[p] > 0:
+            used.lower_bound = 1.0
+    # The full structure, read before any column is dropped: prices of dropped columns follow
+    # from the rows they would have entered.
+    proto = built.model.export_model()
+    var_ids = np.asarray(proto.variables.ids, dtype=np.int64)
+    row_ids = np.asarray(proto.linear_constraints.ids, dtype=np.int64)
+    names = list(proto.linear_constraints.names) or [""] * len(row_ids)
+    families = [_family(n) for n in names]
+    mat = proto.linear_constraint_matrix
+    rows = np.searchsorted(row_ids, np.asarray(mat.row_ids, dtype=np.int64))
+    cols = np.searchsorted(var_ids, np.asarray(mat.column_ids, dtype=np.int64))
+    coef = np.asarray(mat.coefficients, dtype=float)
+    # Service capacity rows are unnamed: the rows of care assignments alone with an upper bound
+    # (the per plot and type rows also hold the support variable and are equalities).
+    is_assign = np.zeros(len(var_ids), dtype=bool)
+    if v.assign:
+        assign_ids = np.fromiter((x.id for x in v.assign.values()), dtype=np.int64)
+        is_assign[np.searchsorted(var_ids, assign_ids)] = True
+    entries = np.bincount(rows, minlength=len(row_ids))
+    others = np.bincount(rows, weights=~is_assign[cols], minlength=len(row_ids))
+    lower = np.asarray(proto.linear_constraints.lower_bounds, dtype=float)
+    service_rows = (entries > 0) & (others == 0) & np.isneginf(lower)
+    for i in np.flatnonzero(service_rows):
+        if families[i] is None:
+            families[i] = "service_capacity"
+    code = np.array([PRICED.index(f) if f else -1 for f in families], dtype=np.int64)
+    sense = 1.0 if proto.objective.maximize else -1.0
+    obj = np.zeros(len(var_ids))
+    lin = proto.objective.linear_coefficients
+    obj[np.searchsorted(var_ids, np.asarray(lin.ids, dtype=np.int64))] = np.asarray(lin.values)
+    support_ub = {p: float(s.upper_bound) for p, s in v.support.items()}
+    off = np.zeros(len(result.homes), dtype=bool)
+    # One home less than placed, by a hair: with every used plot full the value of a home is
+    # otherwise anything between the best unused home and the worst used one; this picks the
+    # worst used one (what a new project would have to beat), as in "lower than the plots used".
+    target_row = None
+    for i, name in enumerate(names):
+        if name == "target":
+            target_row = built.model.get_linear_constraint(int(row_ids[i]))
+            if target_row.lower_bound != target_row.upper_bound:
+                target_row = None
+    if target_row is not None:
+        target_row.lower_bound = target_row.upper_bound = target_row.upper_bound - TARGET_EPS
+    if support_on is not None:
+        off = (result.homes == 0) & ~np.isin(np.arange(len(result.homes)), list(support_on))
+        for p, support in v.support.items():
+            if off[p]:
+                support.upper_bound = 0.0
+        if v.assign:
+            keys = np.fromiter(v.assign, dtype=np.int64, count=len(v.assign))
+            plot_of = inst.model_pairs().loc[keys, "plot"].to_numpy(dtype=np.int64)
+            drop = off[plot_of]
+            for var, gone in zip(v.assign.values(), drop, strict=True):
+                if gone:
+                    built.model.delete_variable(var)
+    params = mathopt.SolveParameters(
+        time_limit=dt.timedelta(seconds=LP_TIME_LIMIT_S),
+        lp_algorithm=mathopt.LPAlgorithm.DUAL_SIMPLEX,
+    )
+    prepared = time.perf_counter()
+    res = mathopt.solve(built.model, mathopt.SolverType.HIGHS, params=params)
+    if res.termination.reason in INFEASIBLE and target_row is not None:
+        # No home can give way (every one is an agreed project): price the target as it is.
+        target_row.lower_bound = target_row.upper_bound = target_row.upper_bound + TARGET_EPS
+        res = mathopt.solve(built.model, mathopt.SolverType.HIGHS, params=params)
+    solved = time.perf_counter()
+    if res.termination.reason != mathopt.TerminationReason.OPTIMAL:
+        raise SolverError(f"the pricing LP ended {res.termination.reason.name}")
+    if not res.has_dual_feasible_solution():
+        raise SolverError("the pricing LP returned no prices")
+    duals = res.dual_values()
+    y = np.zeros(len(row_ids))
+    y[np.searchsorted(row_ids, np.fromiter((c.id for c in duals), dtype=np.int64))] = np.fromiter(
+        duals.values(), dtype=float
+    )
+    primal = res.variable_values()
+    values = np.zeros(len(var_ids))
+    values[np.searchsorted(var_ids, np.fromiter((x.id for x in primal), dtype=np.int64))] = (
+        np.fromiter(primal.values(), dtype=float)
+    )
+    # by_family[row, f] = price of the row if it belongs to family f; unit = sense x A^T by_family.
+    keep = code >= 0
+    by_family = sp.csr_matrix(
+        (y[keep], (np.flatnonzero(keep), code[keep])), shape=(len(row_ids), len(PRICED))
+    )
+    matrix = sp.csr_matrix((coef, (rows, cols)), shape=(len(row_ids), len(var_ids)))
+    unit = sense * np.asarray((matrix.T @ by_family).T.todense())
+    target = [y[i] for i, n in enumerate(names) if n == "target"]
+    prices = _Prices(
+        unit=unit,
+        obj=-sense * obj,
+        col={int(i): c for c, i in enumerate(var_ids)},
+        values=values,
+        margin=float(target[0]) if target else None,
+        sense=sense,
+        support_ub=support_ub,
+        support_off={p for p in support_ub if off[p]},
+    )
+    log.info(
+        "plot reasons: pricing LP built in %.2f s, solved in %.2f s, prices spread in %.2f s",
+        prepared - started,
+        solved - prepared,
+        time.perf_counter() - solved,
+    )
+    return prices, built
+
+
+def why_unused(inst: Instance, result: Result) -> list[Why | None]:
+    """The main reason per plot (None for used plots), from one LP solve (a few more when
+    support homes on unused plots would pay at the first LP's prices); raises SolverError when
+    the LP cannot be solved (callers fall back to rule checks)."""
+    support_on: set[int] | None = set()
+    for round_ in range(MAX_ROUNDS + 1):
+        prices, built = _lp_prices(inst, result, support_on=support_on)
+        parts, extra, context = _price_plots(inst, result, prices, built)
+        if support_on is None or not extra:
+            break
+        log.info(
+            "plot reasons: support homes would pay on %d more unused plot(s); pricing again",
+            len(extra),
+        )
+        support_on |= set(extra)
+        if len(support_on) > MAX_SUPPORT_COLUMNS or round_ == MAX_ROUNDS - 1:
+            support_on = None
+    plots = inst.plots
+    reasons: list[Why | None] = [None] * len(plots)
+    eligible = plots["eligible"].to_numpy()
+    why_not = plots["reason"].to_numpy()
+    v = built.vars
+    for p in range(len(plots)):
+        if result.homes[p] > 0:
+            continue
+        if not eligible[p]:
+            reasons[p] = Why("not_eligible", f"not eligible: {why_not[p]}")
+        elif p in v.used:
+            reasons[p] = context.reason(p, parts[p])
+    return reasons
+
+
+def _price_plots(
+    inst: Instance, result: Result, prices: _Prices, built: Built
+) -> tuple[np.ndarray, list[int], _Context]:
+    """Per unused plot the LP price of a minimum project by family (rows of ``parts``), and the
+    plots whose support homes were left out of the LP but would make a full plot pay."""
+    v = built.vars
+    plots = inst.plots
+    module = inst.module
+    unused = [p for p in v.used if result.homes[p] == 0]
+    col = prices.col
+    parts = np.zeros((len(plots), len(PRICED)))
+    lp_homes = np.zeros(len(plots))
+    min_homes = np.maximum(plots["min_homes"].to_numpy(dtype=float), module)
+    capacity = plots["capacity"].to_numpy(dtype=float)
+    share_cap = inst.scenario.support.max_share_per_plot
+    per_module = {}
+    per_use = {}
+    for p in unused:
+        k, u = col[v.modules[p].id], col[v.used[p].id]
+        per_module[p] = prices.unit[:, k] + 0.0
+        per_module[p][0] += prices.obj[k]
+        per_use[p] = prices.unit[:, u] + 0.0
+        per_use[p][0] += prices.obj[u]
+        parts[p] = per_module[p] * (min_homes[p] / module) + per_use[p]
+        lp_homes[p] = prices.values[k] * module
+    support_cost, support_pays = _support(inst, v, prices, unused)
+    extra = []
+    for p, per_home in support_cost.items():
+        if not support_pays[p]:
+            continue
+        top = prices.support_ub[p]
+        parts[p] += per_home * min(share_cap * min_homes[p], top)
+        # The full plot with as many support homes as allowed: if that pays while the LP had no
+        # support homes here, the LP was too narrow (its prices are not final).
+        full = (
+            per_module[p] * (capacity[p] / module)
+            + per_use[p]
+            + per_home * min(share_cap * capacity[p], top)
+        )
+        if p in prices.support_off and full.sum() < -1e-6 * max(1.0, capacity[p]):
+            extra.append(p)
+    for p, gain in _flows(inst, v, prices, unused, min_homes, capacity).items():
+        parts[p] += gain
+    context = _Context(inst, result, prices, support_cost, lp_homes, min_homes)
+    return parts, extra, context
+
+
+def _support(
+    inst: Instance,
+    v,
+    prices: _Prices,
+    unused: list[int],
+) -> tuple[dict[int, np.ndarray], dict[int, bool]]:
+    """Per unused plot that can host support homes: what one support home costs by family
+    (its own column plus the cheapest service in reach of each required type), and whether
+    support homes pay at all (then the project takes as many as the per-plot share allows)."""
+    col = prices.col
+    cost: dict[int, np.ndarray] = {}
+    candidates = [p for p in unused if p in v.support]
+    for p in candidates:
+        s = col[v.support[p].id]
+        cost[p] = prices.unit[:, s] + 0.0
+        cost[p][0] += prices.obj[s]
+    if v.assign and candidates:
+        pairs = inst.model_pairs()
+        keys = list(v.assign)
+        frame = pd.DataFrame(
+            {
+                "plot": pairs.loc[keys, "plot"].to_numpy(dtype=int),
+                "type": pairs.loc[keys, "type"].to_numpy(),
+                "col": [col[v.assign[r].id] for r in keys],
+            }
+        )
+        frame = frame[frame["plot"].isin(candidates)]
+        unit = prices.unit[:, frame["col"].to_numpy()] + 0.0
+        unit[0] += prices.obj[frame["col"].to_numpy()]
+        frame["total"] = unit.sum(axis=0)
+        frame["pos"] = np.arange(len(frame))
+        best = frame.loc[frame.groupby(["plot", "type"])["total"].idxmin()]
+        for p, pos in best.groupby("plot")["pos"]:
+            cost[int(p)] = cost[int(p)] + unit[:, pos.to_numpy()].sum(axis=1)
+    pays = {p: bool(c.sum() < 0) for p, c in cost.items()}
+    return cost, pays
+
+
+def _flows(
+    inst: Instance,
+    v,
+    prices: _Prices,
+    unused: list[int],
+    min_homes: np.ndarray,
+    capacity: np.ndarray,
+) -> dict[int, np.ndarray]:
+    """Region demand the project would serve where that pays: cheapest flows first, each at
+    most the region's demand and the plot's capacity, together at most the project's homes."""
+    if not v.flow:
+        return {}
+    col = prices.col
+    demand = dict(zip(inst.regions["region_id"], inst.regions["demand"].fillna(0), strict=True))
+    open_ = set(unused)
+    keep = [(key, var) for key, var in v.flow.items() if key[1] in open_]
+    if not keep:
+        return {}
+    frame = pd.DataFrame(
+        {
+            "plot": [key[1] for key, _ in keep],
+            "bound": [min(float(demand[key[0]]), capacity[key[1]]) for key, _ in keep],
+            "col": [col[var.id] for _, var in keep],
+        }
+    )
+    unit = prices.unit[:, frame["col"].to_numpy()] + 0.0
+    unit[0] += prices.obj[frame["col"].to_numpy()]
+    frame["total"] = unit.sum(axis=0)
+    frame["pos"] = np.arange(len(frame))
+    frame = frame[frame["total"] < 0].sort_values(["plot", "total"])
+    gains: dict[int, np.ndarray] = {}
+    for p, sub in frame.groupby("plot"):
+        room = float(min_homes[int(p)])
+        total = np.zeros(len(PRICED))
+        for pos, bound in zip(sub["pos"], sub["bound"], strict=True):
+            amount = min(room, bound)
+            if amount <= 0:
+                break
+            total += unit[:, pos] * amount
+            room -= amount
+        gains[int(p)] = total
+    return gains
+
+
+class _Context:
+    """What the sentences need: loads from the allocation and prices from the LP."""
+
+    def __init__(
+        self,
+        inst: Instance,
+        result: Result,
+        prices: _Prices,
+        support_cost: dict[int, np.ndarray],
+        lp_homes: np.ndarray,
+        min_homes: np.ndarray,
+    ) -> None:
+        self.inst = inst
+        self.result = result
+        self.prices = prices
+        self.support_cost = support_cost
+        self.lp_homes = lp_homes
+        self.min_homes = min_homes
+        plots = inst.plots
+        homes = result.homes
+        columns = ["group", "buurt_id", "region_id", "suitability", "fixed_cost", "cost_per_home"]
+        self.rows = plots[columns].to_dict("records")
+        self.used_in_group = {
+            g: pid
+            for g, pid, h in zip(plots["group"], plots["plot_id"], homes, strict=True)
+            if isinstance(g, str) and g and h > 0
+        }
+        self.buurt_homes = _sum_by(plots["buurt_id"], homes)
+        self.buurt_cap = dict(zip(inst.buurten["buurt_id"], inst.buurten["cap"], strict=True))
+        self.region_homes = _sum_by(plots["region_id"], homes)
+        self.region_max = dict(
+            zip(inst.regions["region_id"], inst.regions["max_homes"], strict=True)
+        )
+        self.scale = max(1.0, float(np.abs(prices.obj).max(initial=0.0)))
+        self.total = result.total_homes
+        fixed = plots["fixed_homes"].fillna(0).to_numpy(dtype=float)
+        self.fixed_total = int(fixed[plots["eligible"].to_numpy(dtype=bool)].sum())
+        self.fixed_in_buurt = _sum_by(plots["buurt_id"], fixed)
+        self.fixed_in_region = _sum_by(plots["region_id"], fixed)
+        self.fixed_cost = float(
+            (
+                (fixed > 0) * plots["fixed_cost"].to_numpy(dtype=float)
+                + fixed * plots["cost_per_home"].to_numpy(dtype=float)
+            ).sum()
+        )
+        self.service_load = result.assignments.groupby("service")["residents"].sum().to_dict()
+
+    def reason(self, p: int, parts: np.ndarray) -> Why:
+        figures = {f: float(x) for f, x in zip(PRICED, parts, strict=True)}
+        loss = float(parts.sum())
+        lp_homes = float(self.lp_homes[p])
+        size = float(self.min_homes[p])
+        row = self.rows[p]
+        blocked = self._blocked(p, row, size)
+        if blocked is not None:
+            family, text = blocked
+            return Why(family, text, loss, lp_homes, figures, hard=True)
+        if lp_homes > 1e-6:
+            text = self._min_homes_text(row, lp_homes, size)
+            return Why("min_homes", text, loss, lp_homes, figures)
+        tol = 1e-6 * self.scale * max(1.0, size)
+        group = row["group"]
+        partner = self.used_in_group.get(group) if isinstance(group, str) and group else None
+        figures_ng = figures
+        if partner is not None:
+            # Once a partner is open the group row's price is not unique: count only the part
+            # needed to keep this plot out (what it would gain without the group).
+            needed = max(0.0, figures["groups"] - loss)
+            figures_ng = {**figures, "groups": min(figures["groups"], needed)}
+        # Support share and service capacity act together: a project without support homes
+        # leans on the share; with them, on the services in reach.
+        care = figures_ng["support_share"] + figures_ng["service_capacity"]
+        ranked = {**figures_ng, "support_share": care, "service_capacity": 0.0}
+        family = max(ranked, key=lambda f: ranked[f])
+        if ranked[family] <= tol:
+            return Why("tie", self._tie_text(row), loss, lp_homes, figures)
+        if family == "support_share":
+            family = self._care_family(p)
+        text = self._text(family, p, row, size)
+        if partner is not None and family != "groups":
+            text += f"; also an {self._text('groups', p, row, size)}"
+        return Why(family, text, loss, lp_homes, figures)
+
+    def _blocked(self, p: int, row: dict, size: float) -> tuple[str, str] | None:
+        """A rule no project of the minimum size here can meet, whatever else is used: more
+        homes than are placed, than the buurt cap or the region maximum leave next to agreed
+        projects, or a price above the budget left next to them."""
+        project = _homes(int(size))
+        if size > self.total - self.fixed_total:
+            if self.fixed_total:
+                return "min_homes", (
+                    f"agreed projects take {self.fixed_total} of the {self.total} homes placed, "
+                    f"leaving no room for a project of {project} here"
+                )
+            return "min_homes", (
+                f"a project here needs at least {project}, more than the {self.total} homes "
+                "placed in all"
+            )
+        buurt = row["buurt_id"]
+        if isinstance(buurt, str) and buurt in self.buurt_cap:
+            fixed = self.fixed_in_buurt.get(buurt, 0)
+            room = int(max(self.buurt_cap[buurt] - fixed, 0))
+            if size > room:
+                where = " next to its agreed projects" if fixed else ""
+                return "neighbourhood", (
+                    f"buurt {buurt} has room for at most {room} flex homes{where}, fewer than "
+                    f"a project here needs ({int(size)})"
+                )
+        region = row["region_id"]
+        top = self.region_max.get(region, np.nan) if isinstance(region, str) else np.nan
+        if top == top:
+            fixed = self.fixed_in_region.get(region, 0)
+            room = int(max(top - fixed, 0))
+            if size > room:
+                where = " next to its agreed projects" if fixed else ""
+                return "region_bounds", (
+                    f"region {region} has room for at most {room} homes{where}, fewer than a "
+                    f"project here needs ({int(size)})"
+                )
+        budget = self.inst.scenario.budget_eur
+        cost = float(row["fixed_cost"]) + float(row["cost_per_home"]) * size
+        if budget is not None and cost > budget - self.fixed_cost + 1e-9:
+            return "budget", (
+                f"even the smallest project here costs {cost:,.0f} EUR, more than the budget "
+                f"of {budget:,.0f} EUR leaves"
+            )
+        return None
+
+    def _care_family(self, p: int) -> str:
+        if p not in self.support_cost:
+            return "care_reach" if self.inst.support_types else "support_share"
+        service = self.support_cost[p][PRICED.index("service_capacity")]
+        return "service_capacity" if service > 0 else "support_share"
+
+    def _min_homes_text(self, row: dict, lp_homes: float, size: float) -> str:
+        inst = self.inst
+        placed = _homes(round(lp_homes)) if lp_homes >= 0.5 else "a fraction of a home"
+        if size > inst.module:
+            need = f"a project needs at least {_homes(int(size))}"
+            if inst.module > 1:
+                need += f" in whole modules of {inst.module}"
+        else:
+            need = "homes come whole" if inst.module == 1 else f"in modules of {inst.module}"
+        room = []
+        buurt = row["buurt_id"]
+        if isinstance(buurt, str) and buurt in self.buurt_cap:
+            left = int(self.buurt_cap[buurt] - self.buurt_homes.get(buurt, 0))
+            if left < size:
+                room.append(f"buurt {buurt} has room for {max(left, 0)} more flex homes")
+        region = row["region_id"]
+        top = self.region_max.get(region, np.nan) if isinstance(region, str) else np.nan
+        if top == top:
+            left = int(top - self.region_homes.get(region, 0))
+            if left < size:
+                room.append(f"region {region} has room for {max(left, 0)} more homes")
+        text = (
+            "kept out only by the project size: without a minimum the optimum would place "
+            f"{placed} here, but {need}"
+        )
+        if room:
+            text += f" ({'; '.join(room)})"
+        gap = self.result.gap
+        if gap is not None and gap > 1e-9:
+            text += f", or left out within the solver's optimality gap ({gap:.2%})"
+        return text
+
+    def _tie_text(self, row: dict) -> str:
+        if self.inst.scenario.objective == "min_cost":
+            return "not needed: as cheap as the plots at the margin, which were chosen instead"
+        return (
+            f"not needed: as suitable ({row['suitability']:.2f}) as the plots at the margin, "
+            "which were chosen instead"
+        )
+
+    def _text(self, family: str, p: int, row: dict, size: float) -> str:
+        inst = self.inst
+        margin = self.prices.margin
+        if family == "objective":
+            if inst.scenario.objective == "min_cost":
+                cost = float(row["fixed_cost"]) + float(row["cost_per_home"]) * size
+                text = (
+                    f"costlier than the plots used: a project of {_homes(int(size))} here costs "
+                    f"{cost:,.0f} EUR"
+                )
+                if margin is not None:
+                    text += f", the same homes at the margin {abs(margin) * size:,.0f} EUR"
+                return text
+            text = f"lower suitability ({row['suitability']:.2f}) than the plots used"
+            if margin is not None and self.prices.sense > 0:
+                text += f" (a home at the margin is worth {margin:.2f})"
+            return text
+        if family == "neighbourhood":
+            buurt = row["buurt_id"]
+            used = int(self.buurt_homes.get(buurt, 0))
+            cap = int(self.buurt_cap.get(buurt, 0))
+            if used >= cap:
+                return (
+                    f"buurt {buurt} is at its cap: {used} of {cap} flex homes allowed are used "
+                    "by plots that serve the objective better"
+                )
+            return (
+                f"buurt {buurt} has no room for a project of {_homes(int(size))}: {used} of "
+                f"{cap} flex homes allowed are used"
+            )
+        if family == "region_bounds":
+            region = row["region_id"]
+            top = self.region_max.get(region, np.nan)
+            used = int(self.region_homes.get(region, 0))
+            if top == top:
+                return f"region {region} is at its maximum of homes ({used} of {int(top)})"
+            return f"region {region}: its minimum of homes is met better elsewhere"
+        if family == "groups":
+            group = row["group"]
+            return (
+                f"alternative to plot {self.used_in_group.get(group)} (group {group}), "
+                "which is used"
+            )
+        if family == "budget":
+            return (
+                f"the budget is spent: a project here (fixed cost {float(row['fixed_cost']):,.0f} "
+                f"EUR + {float(row['cost_per_home']):,.0f} EUR per home) would take money that "
+                "buys more elsewhere"
+            )
+        if family == "service_capacity":
+            full = self._full_services(p)
+            where = f": {', '.join(full[:3])}" if full else ""
+            if len(full) > 3:
+                where += f" and {len(full) - 3} more"
+            return (
+                "the care services in reach are at capacity, so its homes could not take "
+                f"support residents{where}"
+            )
+        if family == "care_reach":
+            have = set(inst.pairs.loc[inst.pairs["plot"] == p, "type"])
+            missing = [t for t in inst.support_types if t not in have]
+            share = inst.scenario.support.min_share
+            return (
+                f"no support homes possible here ({', '.join(missing)} not in reach), while "
+                f"{share:.0%} of all homes must be support homes"
+            )
+        if family == "support_share":
+            share = inst.scenario.support.min_share
+            return (
+                "its homes would need support homes elsewhere: at least "
+                f"{share:.0%} of all homes must be support homes"
+            )
+        if family == "demand":
+            return "region demand is served better by the plots used (travel costs)"
+        return "not needed: the target is met with better combinations"
+
+    def _full_services(self, p: int) -> list[str]:
+        inst = self.inst
+        pairs = inst.pairs[inst.pairs["plot"] == p]
+        cap = inst.services["capacity"].to_numpy(dtype=float)
+        out = []
+        for j in dict.fromkeys(pairs["service"].astype(int).tolist()):
+            if not math.isnan(cap[j]) and self.service_load.get(j, 0) >= cap[j]:
+                out.append(f"{inst.services.at[j, 'service_id']} ({inst.services.at[j, 'type']})")
+        return out
+
+
+def _homes(n: int) -> str:
+    return f"{n} home" if n == 1 else f"{n} homes"
+
+
+def _sum_by(keys: pd.Series, values: np.ndarray) -> dict[str, float]:
+    mask = keys.map(lambda k: isinstance(k, str) and k != "").to_numpy(dtype=bool)
+    if not mask.any():
+        return {}
+    return pd.Series(values[mask]).groupby(keys.to_numpy()[mask]).sum().to_dict()
