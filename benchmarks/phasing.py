@@ -7,8 +7,10 @@ through the real pipeline (``run_scenario``), so the figures are those a user ge
 
     python benchmarks/phasing.py --plots 1000 [--time-limit 300] [--gap 0.01]
 
-It prints the model size (variables, integers, constraints), the solve time, status, gap and
-the homes moved.
+It prints the model size (variables, integers, constraints, non-zeros), the pipeline's stage
+times and the solve's own stages (build, relaxation, restricted MIP), the peak memory (RSS of this
+process), status, objective, bound and gap, the homes per target year and the homes moved. With
+``--check`` the run folder also goes through the independent checker (tests/checker.py).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import resource
 import shutil
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyogrio
@@ -70,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=300.0)
     parser.add_argument("--gap", type=float, default=0.01)
     parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--check", action="store_true", help="run tests/checker.py on the run")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from planner.pipeline import apply_overrides, run_scenario
@@ -80,31 +85,87 @@ def main(argv: Sequence[str] | None = None) -> int:
     scenario = apply_overrides(
         scenario, {"solver.time_limit_s": args.time_limit, "solver.relative_gap": args.gap}
     )
+    phases = _record_phases()
     started = time.perf_counter()
     outcome = run_scenario(scenario, folder / "run")
     seconds = time.perf_counter() - started
     kpis = outcome.kpis
     phasing = kpis["phasing"]
-    print(
-        json.dumps(
-            {
-                "plots": args.plots,
-                "years": YEARS,
-                "model_size": phasing["model_size"],
-                "status": kpis["status"],
-                "gap": kpis["gap"],
-                "solve_seconds": kpis["solve_seconds"],
-                "end_to_end_seconds": round(seconds, 1),
-                "stage_seconds": outcome.stage_seconds,
-                "homes_last_year": kpis["homes"],
-                "homes_short": phasing["homes_short"],
-                "homes_moved": phasing["homes_moved"],
-                "relocation_cost_eur": phasing["relocation_cost_eur"],
-            },
-            indent=2,
-        )
-    )
+    report = {
+        "plots": args.plots,
+        "years": YEARS,
+        "model_size": phasing["model_size"],
+        "status": kpis["status"],
+        "objective": kpis["objective"],
+        "best_bound": kpis["best_bound"],
+        "gap": kpis["gap"],
+        "solve_seconds": kpis["solve_seconds"],
+        "end_to_end_seconds": round(seconds, 1),
+        "stage_seconds": outcome.stage_seconds,
+        "solve_stages": _stages(phases),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+        "homes_per_target_year": {
+            str(row["year"]): [row["standing"], row["target"]]
+            for row in phasing["per_year"]
+            if row["target"] is not None
+        },
+        "homes_last_year": kpis["homes"],
+        "homes_short": phasing["homes_short"],
+        "region_short": sum(phasing["region_short"].values()),
+        "plots_used": kpis["plots_used"],
+        "homes_moved": phasing["homes_moved"],
+        "relocation_cost_eur": phasing["relocation_cost_eur"],
+    }
+    if args.check:
+        from tests.checker import check_run
+
+        clock = time.perf_counter()
+        problems = check_run(outcome.out_dir)
+        report["checker"] = {
+            "violations": len(problems),
+            "first": problems[:5],
+            "seconds": round(time.perf_counter() - clock, 1),
+        }
+    print(json.dumps(report, indent=2, default=str))
     return 0
+
+
+def _stages(phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The solve's stages, the years alone summed into one row, seconds rounded."""
+    years = [p for p in phases if str(p["phase"]).startswith("year ")]
+    out: list[dict[str, Any]] = []
+    for phase in phases:
+        if phase in years:
+            if phase is years[0]:
+                out.append(
+                    {
+                        "phase": f"years alone ({len(years)})",
+                        "seconds": sum(p["seconds"] + p.get("build_seconds", 0) for p in years),
+                        "terminations": sorted({p["termination"] for p in years}),
+                        "bound": sum(p["dual_bound"] for p in years),
+                    }
+                )
+            continue
+        out.append({k: v for k, v in phase.items() if v is not None})
+    for row in out:
+        row["seconds"] = round(float(row["seconds"]), 1)
+    return out
+
+
+def _record_phases() -> list[dict[str, Any]]:
+    """The solve's own stages (PhasedResult.phases), kept from the pipeline's call."""
+    import planner.phasing as phasing
+
+    phases: list[dict[str, Any]] = []
+    solve = phasing.solve_phasing
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        result = solve(*args, **kwargs)
+        phases.extend(result.phases)
+        return result
+
+    phasing.solve_phasing = recording  # type: ignore[assignment]
+    return phases
 
 
 if __name__ == "__main__":

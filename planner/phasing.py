@@ -47,10 +47,12 @@ meaning here and is refused.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import math
 import time
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +69,6 @@ from planner.model import (
     Built,
     SolveOptions,
     _assignment_problem,
-    solve_built,
 )
 from planner.scenario import Horizon
 
@@ -238,10 +239,20 @@ class _Vars:
 class PhasingModel:
     """Plan the homes per year; see the module docstring for the formulation."""
 
-    def __init__(self, instance: Instance, options: SolveOptions | None = None) -> None:
+    def __init__(
+        self,
+        instance: Instance,
+        options: SolveOptions | None = None,
+        *,
+        plots: Collection[int] | None = None,
+    ) -> None:
         self.inst = instance
         self.horizon = _horizon(instance)
         self.options = options or SolveOptions.from_scenario(instance)
+        # Only these plots may hold a project (the restricted model of the staged solve): the
+        # others are fixed at zero, so every plan of this model is a plan of the full one.
+        self.plots = None if plots is None else frozenset(int(p) for p in plots)
+        self.targets = targets_of(instance)
         if instance.regions["demand"].fillna(0).gt(0).any():
             raise ScenarioError(
                 "regions have `demand`, which the horizon (phasing) model does not support; "
@@ -253,7 +264,11 @@ class PhasingModel:
     def build(self) -> tuple[Built, _Vars]:
         inst, h = self.inst, self.horizon
         model = mathopt.Model(name=f"{inst.scenario.name}-phasing")
-        windows = {p: w for p, w in enumerate(plot_windows(inst, h)) if w is not None}
+        windows = {
+            p: w
+            for p, w in enumerate(plot_windows(inst, h))
+            if w is not None and (self.plots is None or p in self.plots)
+        }
         v = _Vars(years=h.years, windows=windows)
         self._year_pairs(v)
         self._projects(model, v)
@@ -505,7 +520,7 @@ class PhasingModel:
         return mathopt.fast_sum(m * v.modules[(p, t)] for p in plots if (p, t) in v.modules)
 
     def _targets(self, model: mathopt.Model, v: _Vars) -> None:
-        targets = targets_of(self.inst)
+        targets = self.targets
         cap = self.inst.scenario.target_homes
         for t in v.years:
             standing = self._standing(v, list(v.windows), t)
@@ -555,30 +570,209 @@ class PhasingModel:
         built, v = self.build()
         size = model_size(built.model)
         log.info(
-            "phasing: %d years, %d plots, %d variables (%d integer), %d constraints",
+            "phasing: %d years, %d plots, %d variables (%d integer), %d constraints, %d non-zeros",
             len(v.years),
             len(v.windows),
             size["variables"],
             size["integer"],
             size["constraints"],
+            size["nonzeros"],
         )
-        res = solve_built(built, self.options)
+        phases = [{"phase": "build", "seconds": round(time.perf_counter() - started, 3)}]
+        if self._staged(v):
+            return self._solve_staged(built, v, size, phases, started)
+        res = _solve(built, self.options)
         reason = res.termination.reason
-        phase = {
-            "phase": "phasing",
-            "termination": reason.name,
-            "seconds": res.solve_time().total_seconds(),
-            "primal_bound": res.termination.objective_bounds.primal_bound,
-            "dual_bound": res.termination.objective_bounds.dual_bound,
-        }
+        phases.append(_phase("phasing", res))
         if reason in INFEASIBLE:
-            return self._empty("INFEASIBLE", v, size, [phase], time.perf_counter() - started)
+            return self._empty("INFEASIBLE", v, size, phases, time.perf_counter() - started)
         if reason not in FEASIBLE:
             raise SolverError(
                 f"no phasing plan found within solver.time_limit_s={self.options.time_limit_s} s "
                 f"({reason.name}); raise the time limit"
             )
-        return self._result(res, v, size, [phase], time.perf_counter() - started)
+        return self._result(res, v, size, phases, time.perf_counter() - started)
+
+    def _staged(self, v: _Vars) -> bool:
+        """Large full models go through the staged solve (see ``_solve_staged``)."""
+        plot_years = sum(w[1] - w[0] + 1 for w in v.windows.values())
+        return (
+            self.plots is None
+            and self.options.warm_start != "none"
+            and self.options.backend == "highs"
+            and plot_years > STAGED_ABOVE_PLOT_YEARS
+        )
+
+    def _solve_staged(
+        self,
+        built: Built,
+        v: _Vars,
+        size: dict[str, int],
+        phases: list[dict[str, Any]],
+        started: float,
+    ) -> PhasedResult:
+        """Years alone, then a restricted MIP, then the full MIP from its plan (large models,
+        on which HiGHS alone finds no useful plan in time).
+
+        1. Each year alone (``_year_model``) is a relaxation of its slice of the plan; the sum of
+           their bounds bounds the full model (``year_bounds``). Their plans name the plots
+           worth a project in some year; ``_widen`` adds as many again, best first.
+        2. Those plots make a restricted model: the same formulation with every other plot at
+           zero, so each of its plans is a plan of the full model (and is verified as one).
+           Its MIP gets RESTRICTED_SHARE of the time left.
+        3. The full MIP starts from that plan (a hint) for the rest of the time; its bound, where
+           it gets one, tightens that of step 1, and its plan is kept when better. Above
+           FULL_UP_TO_PLOT_YEARS this step is left out and step 2 gets all the time: the gap is
+           then to the bound of step 1 only, which is loose (it ignores permits and moves).
+
+        The model is the full one throughout: the steps only choose where HiGHS starts. The gap
+        is to the best valid bound (OPTIMAL when within solver.relative_gap).
+        """
+        opts = self.options
+        limit = opts.time_limit_s
+        bound, chosen, year_phases = self.year_bounds(limit * YEARS_SHARE)
+        phases += year_phases
+        fixed = self.inst.plots["fixed_homes"].to_numpy(dtype=float)
+        chosen |= {p for p in v.windows if not np.isnan(fixed[p])}
+        chosen = self._widen(chosen, v)
+        clock = time.perf_counter()
+        sub, sv = PhasingModel(self.inst, opts, plots=chosen).build()
+        sub_size = model_size(sub.model)
+        phases.append(
+            {
+                "phase": "restricted build",
+                "seconds": round(time.perf_counter() - clock, 3),
+                "plots": len(sv.windows),
+                **{f"restricted_{k}": n for k, n in sub_size.items()},
+            }
+        )
+        log.info(
+            "phasing: bound %s from the years alone; restricted to %d plots, %d variables "
+            "(%d integer), %d constraints",
+            "none" if bound is None else f"{bound:.4f}",
+            len(sv.windows),
+            sub_size["variables"],
+            sub_size["integer"],
+            sub_size["constraints"],
+        )
+        left = max(limit - (time.perf_counter() - started), MIN_MIP_SHARE * limit)
+        plot_years = sum(w[1] - w[0] + 1 for w in v.windows.values())
+        then_full = plot_years <= FULL_UP_TO_PLOT_YEARS
+        res = _solve(sub, opts, time_limit_s=left * (RESTRICTED_SHARE if then_full else 1.0))
+        phases.append(_phase("restricted", res))
+        reason = res.termination.reason
+        if reason in INFEASIBLE:
+            return self._empty("INFEASIBLE", sv, size, phases, time.perf_counter() - started)
+        if reason not in FEASIBLE:
+            raise SolverError(
+                f"no phasing plan found on the {len(sv.windows)} plots the years use within "
+                f"solver.time_limit_s={limit} s ({reason.name}); raise the time limit"
+            )
+        best, best_v = res, sv
+        left = limit - (time.perf_counter() - started)
+        full: mathopt.SolveResult | None = None
+        if len(sv.windows) == len(v.windows):
+            full = res  # every plot is in: the restricted model is the full one
+        elif then_full and left >= MIN_FULL_SECONDS:
+            full = _solve(built, opts, time_limit_s=left, hint=_hint(res, sv, v))
+            phases.append(_phase("full", full))
+        if full is not None and full.termination.reason in FEASIBLE:
+            full_bound = float(full.termination.objective_bounds.dual_bound)
+            if math.isfinite(full_bound):
+                tighter = min if self.inst.scenario.objective == "max_suitability" else max
+                bound = full_bound if bound is None else tighter(bound, full_bound)
+            if _better(full, res, self.inst.scenario.objective):
+                best, best_v = full, v
+        return self._result(
+            best,
+            best_v,
+            size,
+            phases,
+            time.perf_counter() - started,
+            full_bound=math.nan if bound is None else bound,
+        )
+
+    def _widen(self, chosen: set[int], v: _Vars) -> set[int]:
+        """The chosen plots and, best suitability first, others with a window, until there are
+        WIDEN times as many: room for the plan to differ from the years alone."""
+        want = int(WIDEN * len(chosen))
+        suit = self.inst.plots["suitability"].to_numpy()
+        if self.inst.scenario.objective == "min_cost":
+            suit = -self.inst.plots["cost_per_home"].to_numpy()
+        out = set(chosen)
+        for p in sorted(v.windows, key=lambda q: -suit[q]):
+            if len(out) >= want:
+                break
+            out.add(p)
+        return out
+
+    def year_bounds(
+        self, time_limit_s: float
+    ) -> tuple[float | None, set[int], list[dict[str, Any]]]:
+        """Solve every year alone: (bound on the full objective or None, plots used, phases).
+
+        Valid for max_suitability without fixed projects, where a plan's value is the sum of its
+        years' values minus relocation (>= 0) and penalties, and each year of a plan is a plan of
+        that year's model (``_year_model``). Otherwise no bound is given (None), only plots.
+        """
+        h = self.horizon
+        penalty = default_penalty(self.inst)
+        fixed = self.inst.plots["fixed_homes"].to_numpy(dtype=float)
+        valid = self.inst.scenario.objective == "max_suitability" and bool(np.isnan(fixed).all())
+        total: float | None = 0.0
+        chosen: set[int] = set()
+        phases: list[dict[str, Any]] = []
+        each = time_limit_s / len(h.years)
+        year_options = dataclasses.replace(
+            self.options, relative_gap=self.options.relative_gap * YEAR_GAP_SHARE
+        )
+        for t in h.years:
+            clock = time.perf_counter()
+            built, yv = self._year_model(t, penalty).build()
+            res = _solve(built, year_options, time_limit_s=each)
+            phase = _phase(f"year {t}", res)
+            phase["build_seconds"] = round(time.perf_counter() - clock - phase["seconds"], 3)
+            phases.append(phase)
+            if res.termination.reason not in FEASIBLE:
+                total = None
+                continue
+            values = res.variable_values()
+            chosen |= {p for (p, _t), k in yv.modules.items() if values[k] > 0.5}
+            dual = float(res.termination.objective_bounds.dual_bound)
+            total = total + dual if total is not None and math.isfinite(dual) else None
+        return (total if valid else None), chosen, phases
+
+    def _year_model(self, t: int, penalty: float) -> PhasingModel:
+        """Year t alone, a relaxation of year t of the plan.
+
+        Dropped: the other years (no project length, relocation or production history), the
+        budget, region minimums before the last year. Kept: every rule of year t, its target (or
+        at most target_homes, the next target and what production can have built by t), the
+        penalty, and in the last year the region minimums.
+        """
+        inst, h = self.inst, self.horizon
+        later = [n for year, n in sorted(self.targets.items()) if year >= t]
+        made = h.delivery_per_year * (t - h.start + 1)
+        cap = min([inst.scenario.target_homes, made, *later[:1]])
+        horizon = h.model_copy(
+            update={
+                "start": t,
+                "end": t,
+                "delivery_per_year": made,
+                "targets": {},
+                "shortfall_penalty_per_home_year": penalty,
+            }
+        )
+        scenario = inst.scenario.model_copy(
+            update={"horizon": horizon, "target_homes": cap, "budget_eur": None}
+        )
+        regions = inst.regions
+        if t != h.end and not regions.empty:
+            regions = regions.assign(min_homes=np.nan)
+        year_inst = dataclasses.replace(inst, scenario=scenario, regions=regions)
+        model = PhasingModel(year_inst, self.options, plots=self.plots)
+        model.targets = {t: self.targets[t]} if t in self.targets else {}
+        return model
 
     def _arrays(self, res: mathopt.SolveResult, v: _Vars) -> dict[str, np.ndarray]:
         values = res.variable_values()
@@ -613,7 +807,11 @@ class PhasingModel:
         size: dict[str, int],
         phases: list[dict[str, Any]],
         seconds: float,
+        *,
+        full_bound: float | None = None,
     ) -> PhasedResult:
+        """The plan of a solve; ``full_bound`` is the full model's bound when ``res`` is the
+        restricted model's (its own bound holds only for its plots)."""
         a = self._arrays(res, v)
         assignments = self._assignments(a["support"], v.years)
         relocations = split_relocations(self.inst, v.years, a)
@@ -641,6 +839,8 @@ class PhasingModel:
         )
         objective = evaluate_phased(self.inst, draft)
         bound = float(res.termination.objective_bounds.dual_bound)
+        if full_bound is not None:
+            bound = full_bound
         bound = bound if math.isfinite(bound) else None
         gap = None
         if bound is not None:
@@ -652,6 +852,9 @@ class PhasingModel:
         short = draft.short()
         if any(short.values()) or any(region_shortfall(self.inst, draft).values()):
             status = "SHORTFALL"
+        elif full_bound is not None:
+            within = gap is not None and gap <= self.options.relative_gap + 1e-9
+            status = "OPTIMAL" if within else "FEASIBLE"
         elif res.termination.reason == mathopt.TerminationReason.OPTIMAL:
             status = "OPTIMAL"
         else:
@@ -730,12 +933,99 @@ RELOCATION_COLUMNS = ["year", "from_plot", "to_plot", "homes", "support_homes"]
 
 
 def model_size(model: mathopt.Model) -> dict[str, int]:
-    """Variables, integer variables and constraints of a MathOpt model."""
-    variables = list(model.variables())
+    """Variables, integer variables, constraints and non-zeros of a MathOpt model."""
+    proto = model.export_model()
     return {
-        "variables": len(variables),
-        "integer": sum(1 for x in variables if x.integer),
-        "constraints": sum(1 for _ in model.linear_constraints()),
+        "variables": len(proto.variables.ids),
+        "integer": sum(proto.variables.integers),
+        "constraints": len(proto.linear_constraints.ids),
+        "nonzeros": len(proto.linear_constraint_matrix.row_ids),
+    }
+
+
+# The staged solve (years alone for the bound, restricted MIP) is used above this many
+# plot-years: below it HiGHS solves the full MIP well within the default time limit.
+STAGED_ABOVE_PLOT_YEARS = 5_000
+YEARS_SHARE = 0.4  # of solver.time_limit_s for solving the years alone
+YEAR_GAP_SHARE = 0.2  # each year alone is solved to this share of solver.relative_gap
+MIN_MIP_SHARE = 0.25  # of solver.time_limit_s at least for the restricted MIP
+RESTRICTED_SHARE = 0.5  # of the time left after the years alone, for the restricted MIP
+MIN_FULL_SECONDS = 1.0  # the full MIP (from the restricted plan) only with this much left
+# ... and only up to this many plot-years: at 5,000 plots x 15 years (59,502) HiGHS's root LP of
+# the full model alone takes over 7 minutes on 2 cores and does not stop at the time limit.
+FULL_UP_TO_PLOT_YEARS = 30_000
+WIDEN = 2.0  # the restricted model has this many times the plots the years alone use
+
+
+def _solve(
+    built: Built,
+    options: SolveOptions,
+    *,
+    time_limit_s: float | None = None,
+    hint: dict[mathopt.Variable, float] | None = None,
+) -> mathopt.SolveResult:
+    """Solve a phasing model with the chosen backend (threads only where it accepts them),
+    starting from ``hint`` (values of some variables) where given."""
+    solver = BACKENDS[options.backend]
+    params = mathopt.SolveParameters(
+        time_limit=dt.timedelta(seconds=time_limit_s or options.time_limit_s),
+        relative_gap_tolerance=options.relative_gap,
+        random_seed=options.seed,
+        enable_output=options.verbose,
+        threads=None if solver == mathopt.SolverType.HIGHS else options.workers,
+    )
+    model_params = None
+    if hint:
+        model_params = mathopt.ModelSolveParameters(
+            solution_hints=[mathopt.SolutionHint(variable_values=hint)]
+        )
+    try:
+        return mathopt.solve(built.model, solver, params=params, model_params=model_params)
+    except (ValueError, RuntimeError) as exc:
+        raise SolverError(f"solver {options.backend} failed: {exc}") from None
+
+
+def _hint(res: mathopt.SolveResult, sub: _Vars, full: _Vars) -> dict[mathopt.Variable, float]:
+    """The restricted model's plan as values of the full model's integer variables (plots
+    outside the restricted model at zero)."""
+    values = res.variable_values()
+    hint: dict[mathopt.Variable, float] = {}
+    for name in TABLES:
+        table, small = getattr(full, name), getattr(sub, name)
+        for key, x in table.items():
+            hint[x] = float(round(values[small[key]])) if key in small else 0.0
+    return hint
+
+
+def _better(a: mathopt.SolveResult, b: mathopt.SolveResult, objective: str) -> bool:
+    """Whether solve a found a better plan than solve b."""
+    if a.termination.reason not in FEASIBLE:
+        return False
+    if objective == "max_suitability":
+        return a.objective_value() > b.objective_value() + 1e-9
+    return a.objective_value() < b.objective_value() - 1e-9
+
+
+TABLES = (
+    "starts",
+    "modules",
+    "built",
+    "moved_in",
+    "moved_out",
+    "support",
+    "support_built",
+    "support_in",
+    "support_out",
+)
+
+
+def _phase(name: str, res: mathopt.SolveResult) -> dict[str, Any]:
+    return {
+        "phase": name,
+        "termination": res.termination.reason.name,
+        "seconds": res.solve_time().total_seconds(),
+        "primal_bound": res.termination.objective_bounds.primal_bound,
+        "dual_bound": res.termination.objective_bounds.dual_bound,
     }
 
 

@@ -13,8 +13,9 @@ import pytest
 import yaml
 
 from geodata.contract import validate_layer
+from planner import phasing
 from planner.errors import LayerError, ScenarioError
-from planner.phasing import solve_phasing, verify_phased
+from planner.phasing import PhasingModel, solve_phasing, verify_phased
 from planner.pipeline import run_scenario
 from planner.report import build_report
 from planner.scenario import load_scenario
@@ -115,6 +116,60 @@ def test_support_moves_with_its_residents_and_services_open_and_close():
     r = solve_phasing(inst)
     assert r.status == "SHORTFALL" and r.standing()[2031] == 16
     assert verify_phased(inst, r) == []
+
+
+STAGED_CASES = [
+    (
+        [
+            {"capacity": 20, "suitability": 0.9, "available_until": 2029},
+            {"capacity": 20, "suitability": 0.5, "available_from": 2030},
+            {"capacity": 15, "suitability": 0.7, "available_from": 2030},
+        ],
+        {"target_homes": 20, "horizon": {**HORIZON, "targets": {2027: 20, 2031: 20}}},
+    ),
+    (
+        [
+            {"capacity": 20, "suitability": 0.9, "available_until": 2029},
+            {"capacity": 20, "suitability": 0.5, "available_from": 2030},
+            {"capacity": 15, "suitability": 0.7, "available_from": 2030},
+            {"capacity": 20, "suitability": 0.1},  # no year wants it: left out of the restriction
+        ],
+        {"target_homes": 20, "horizon": {**HORIZON, "targets": {2027: 20, 2031: 20}}},
+    ),
+    (
+        [{"capacity": 20, "suitability": 0.9}, {"capacity": 20, "suitability": 0.5}],
+        {"target_homes": 20, "horizon": {**HORIZON, "end": 2032, "permit_years": 3}},
+    ),
+    (
+        [{"capacity": 40, "suitability": 0.9}],
+        {
+            "target_homes": 30,
+            "horizon": {**HORIZON, "delivery_per_year": 10, "targets": {2027: 20, 2029: 30}},
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("plots", "scenario"), STAGED_CASES)
+def test_staged_solve_matches_the_full_mip(monkeypatch, plots, scenario):
+    # The staged solve (years alone, restricted MIP, full MIP from its plan) only changes where
+    # HiGHS starts: same optimum, a valid plan, and the years alone bound the optimum.
+    inst = make_instance(plots, **scenario)
+    direct = solve_phasing(inst)
+    assert "restricted" not in [p["phase"] for p in direct.phases]
+    bound, chosen, _ = PhasingModel(inst).year_bounds(30.0)
+    assert bound is not None and bound >= direct.objective - 1e-6
+    assert chosen
+    monkeypatch.setattr(phasing, "STAGED_ABOVE_PLOT_YEARS", 0)
+    monkeypatch.setattr(phasing, "WIDEN", 1.0)
+    staged = solve_phasing(inst)
+    names = [p["phase"] for p in staged.phases]
+    assert "restricted" in names
+    assert ("full" in names) == (len(chosen) < len(plots))
+    assert staged.status == direct.status
+    assert staged.objective == pytest.approx(direct.objective)
+    assert staged.best_bound >= staged.objective - 1e-6
+    assert verify_phased(inst, staged) == []
 
 
 def test_without_a_horizon_phasing_refuses():
