@@ -244,3 +244,43 @@ def test_benchmark_script_prints_the_table(tmp_path: Path) -> None:
     fields = row.split()
     assert fields[0] == "cap41" and fields[4] == "OPTIMAL"
     assert float(fields[1]) == pytest.approx(_published("cap41"), rel=1e-6)
+
+
+# --- the large instances: capa, capb, capc (100 facilities x 1,000 customers) -----------------
+
+
+def _large_variants() -> list[str]:
+    """Every capacity variant of capa/capb/capc listed in optima.csv (capa_8000, ...)."""
+    if not (CFLP / "optima.csv").is_file():
+        return ["capa_8000"]  # skipped by _needs_shared
+    with open(CFLP / "optima.csv", newline="", encoding="utf-8") as handle:
+        names = [row["instance"] for row in csv.DictReader(handle)]
+    return [name for name in names if name.split("_")[0] in ("capa", "capb", "capc")]
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _large_variants())
+def test_flexplan_reaches_published_optimum_large(tmp_path: Path, name: str) -> None:
+    """1,000 customers x 100 facilities, through `flexplan import` and `flexplan run`."""
+    _needs_shared()
+    stem, capacity = name.split("_")
+    layers, run = tmp_path / "layers", tmp_path / "run"
+    command = [sys.executable, "-m", "planner"]
+    source = str(CFLP / f"{stem}.txt")
+    limit = ["--capacity", capacity, "--time-limit", "1800"]
+    proc = subprocess.run(
+        [*command, "import", "orlib-cflp", source, "--out", str(layers), *limit],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run(
+        [*command, "run", str(layers / "scenario.yaml"), "--out", str(run)],
+        capture_output=True,
+        text=True,
+        timeout=2400,
+    )
+    assert proc.returncode == 0, proc.stderr
+    _assert_optimum(assert_valid_run(run), name)

@@ -301,7 +301,7 @@ def _replace_atomically(path: Path, write: Any) -> None:
 
 
 def write_instance(
-    inst: CflpInstance, out_dir: str | Path, *, time_limit_s: float = 300.0
+    inst: CflpInstance, out_dir: str | Path, *, time_limit_s: float = 900.0
 ) -> list[Path]:
     """Write the four layers and scenario.yaml to ``out_dir``; returns the paths written."""
     out = Path(out_dir)

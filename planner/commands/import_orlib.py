@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         time_limit_s: Annotated[
             float, typer.Option("--time-limit", help="solver.time_limit_s of the scenario.")
-        ] = 300.0,
+        ] = 900.0,
     ) -> None:
         """Convert an OR-Library capacitated facility location instance to contract layers."""
         from geodata.importers.orlib import integral_scale, read_orlib_cflp, write_instance
