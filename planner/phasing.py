@@ -660,14 +660,21 @@ class PhasingModel:
         then_full = plot_years <= FULL_UP_TO_PLOT_YEARS
         res = _solve(sub, opts, time_limit_s=left * (RESTRICTED_SHARE if then_full else 1.0))
         phases.append(_phase("restricted", res))
-        reason = res.termination.reason
-        if reason in INFEASIBLE:
-            return self._empty("INFEASIBLE", sv, size, phases, time.perf_counter() - started)
-        if reason not in FEASIBLE:
-            raise SolverError(
-                f"no phasing plan found on the {len(sv.windows)} plots the years use within "
-                f"solver.time_limit_s={limit} s ({reason.name}); raise the time limit"
-            )
+        if res.termination.reason not in FEASIBLE:
+            # The restriction proves nothing about the full model (a fixed project's homes may
+            # need a plot outside it): solve the full MIP as without stages.
+            left = max(limit - (time.perf_counter() - started), MIN_MIP_SHARE * limit)
+            res = _solve(built, opts, time_limit_s=left)
+            phases.append(_phase("full", res))
+            reason = res.termination.reason
+            if reason in INFEASIBLE:
+                return self._empty("INFEASIBLE", v, size, phases, time.perf_counter() - started)
+            if reason not in FEASIBLE:
+                raise SolverError(
+                    f"no phasing plan found within solver.time_limit_s={limit} s "
+                    f"({reason.name}); raise the time limit"
+                )
+            return self._result(res, v, size, phases, time.perf_counter() - started)
         best, best_v = res, sv
         left = limit - (time.perf_counter() - started)
         full: mathopt.SolveResult | None = None
@@ -711,14 +718,13 @@ class PhasingModel:
     ) -> tuple[float | None, set[int], list[dict[str, Any]]]:
         """Solve every year alone: (bound on the full objective or None, plots used, phases).
 
-        Valid for max_suitability without fixed projects, where a plan's value is the sum of its
-        years' values minus relocation (>= 0) and penalties, and each year of a plan is a plan of
-        that year's model (``_year_model``). Otherwise no bound is given (None), only plots.
+        Valid for max_suitability, where a plan's value is the sum of its years' values minus
+        relocation (>= 0) and penalties, and each year of a plan is a plan of that year's model
+        (``_year_model``). For min_cost no bound is given (None), only plots.
         """
         h = self.horizon
         penalty = default_penalty(self.inst)
-        fixed = self.inst.plots["fixed_homes"].to_numpy(dtype=float)
-        valid = self.inst.scenario.objective == "max_suitability" and bool(np.isnan(fixed).all())
+        valid = self.inst.scenario.objective == "max_suitability"
         total: float | None = 0.0
         chosen: set[int] = set()
         phases: list[dict[str, Any]] = []
@@ -769,7 +775,17 @@ class PhasingModel:
         regions = inst.regions
         if t != h.end and not regions.empty:
             regions = regions.assign(min_homes=np.nan)
-        year_inst = dataclasses.replace(inst, scenario=scenario, regions=regions)
+        plots = inst.plots
+        fixed = plots["fixed_homes"].to_numpy(dtype=float)
+        if not np.isnan(fixed).all():
+            # An agreed project need not stand in year t, but has its homes when it does.
+            plots = plots.copy()
+            agreed = ~np.isnan(fixed)
+            for column in ("min_homes", "capacity"):
+                values = plots[column].to_numpy(dtype=float)
+                plots[column] = np.where(agreed, fixed, values).astype(int)
+            plots["fixed_homes"] = np.nan
+        year_inst = dataclasses.replace(inst, scenario=scenario, regions=regions, plots=plots)
         model = PhasingModel(year_inst, self.options, plots=self.plots)
         model.targets = {t: self.targets[t]} if t in self.targets else {}
         return model

@@ -141,6 +141,14 @@ STAGED_CASES = [
         {"target_homes": 20, "horizon": {**HORIZON, "end": 2032, "permit_years": 3}},
     ),
     (
+        [
+            {"capacity": 20, "suitability": 0.9, "available_until": 2029, "fixed_homes": 10},
+            {"capacity": 20, "suitability": 0.5},
+            {"capacity": 15, "suitability": 0.7, "available_from": 2029},
+        ],
+        {"target_homes": 20, "horizon": {**HORIZON, "targets": {2028: 10, 2031: 20}}},
+    ),
+    (
         [{"capacity": 40, "suitability": 0.9}],
         {
             "target_homes": 30,
@@ -170,6 +178,27 @@ def test_staged_solve_matches_the_full_mip(monkeypatch, plots, scenario):
     assert staged.objective == pytest.approx(direct.objective)
     assert staged.best_bound >= staged.objective - 1e-6
     assert verify_phased(inst, staged) == []
+
+
+def test_staged_solve_falls_back_to_the_full_mip(monkeypatch):
+    # The fixed project on P0 must move in 2030 and only P1 can take it; with P1 left out of
+    # the restriction the restricted model is infeasible, which says nothing of the full one.
+    inst = make_instance(
+        [
+            {"capacity": 20, "suitability": 0.9, "available_until": 2029, "fixed_homes": 20},
+            {"capacity": 20, "suitability": 0.5, "available_from": 2030},
+        ],
+        target_homes=20,
+        horizon={**HORIZON, "targets": {2027: 20, 2031: 20}},
+    )
+    direct = solve_phasing(inst)
+    monkeypatch.setattr(phasing, "STAGED_ABOVE_PLOT_YEARS", 0)
+    monkeypatch.setattr(PhasingModel, "_widen", lambda self, chosen, v: {0})
+    staged = solve_phasing(inst)
+    assert [p["phase"] for p in staged.phases][-2:] == ["restricted", "full"]
+    assert staged.phases[-2]["termination"] == "INFEASIBLE"
+    assert staged.status == direct.status == "OPTIMAL"
+    assert staged.objective == pytest.approx(direct.objective)
 
 
 def test_without_a_horizon_phasing_refuses():
