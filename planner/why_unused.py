@@ -64,9 +64,11 @@ log = logging.getLogger(__name__)
 LP_TIME_LIMIT_S = 60.0
 TARGET_EPS = 1e-3  # homes
 # Column generation for support homes on unused plots: at most this many extra LP solves, and
-# beyond this many plots with support homes the LP simply keeps them all.
+# beyond this many plots with support homes the LP simply keeps them all. Adding only the plots
+# where support pays is far cheaper than the full LP (20,000 plots: 2,574 plots added, LP 2.2 s
+# against 18 s for all), so the cap is high.
 MAX_ROUNDS = 3
-MAX_SUPPORT_COLUMNS = 500
+MAX_SUPPORT_COLUMNS = 10_000
 
 # Families whose rows price a project (named rows of the model); "objective" holds the homes
 # target, whose price is the value of a home at the margin, together with the plot's own term.
