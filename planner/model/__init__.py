@@ -140,14 +140,15 @@ def solve_built(
     if root_only:
         params.presolve = mathopt.Emphasis.OFF
         params.node_limit = 1
-    # Only the plot decisions are read back (care assignments and flows are made integral
-    # afterwards): parsing all values cost a third of a second at national scale.
+    # Only the plot decisions of an allocation model are read back (care assignments and flows
+    # are made integral afterwards): parsing all values cost a third of a second at national
+    # scale. Other models (phasing) get every value.
+    model_params = mathopt.ModelSolveParameters()
     v = built.vars
-    model_params = mathopt.ModelSolveParameters(
-        variable_values_filter=mathopt.SparseVectorFilter(
+    if isinstance(v, PlotVars):
+        model_params.variable_values_filter = mathopt.SparseVectorFilter(
             filtered_items={*v.modules.values(), *v.used.values(), *v.support.values()}
         )
-    )
     if hint:
         model_params.solution_hints = [mathopt.SolutionHint(variable_values=hint)]
     try:
