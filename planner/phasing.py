@@ -634,6 +634,9 @@ class PhasingModel:
         phases += year_phases
         fixed = self.inst.plots["fixed_homes"].to_numpy(dtype=float)
         chosen |= {p for p in v.windows if not np.isnan(fixed[p])}
+        start, start_plan = self._constructive(v, size, phases, started, bound)
+        if start is not None:
+            chosen |= {int(p) for p in np.flatnonzero(start["homes"].any(axis=1))}
         chosen = self._widen(chosen, v)
         clock = time.perf_counter()
         sub, sv = PhasingModel(self.inst, opts, plots=chosen).build()
@@ -658,23 +661,36 @@ class PhasingModel:
         left = max(limit - (time.perf_counter() - started), MIN_MIP_SHARE * limit)
         plot_years = sum(w[1] - w[0] + 1 for w in v.windows.values())
         then_full = plot_years <= FULL_UP_TO_PLOT_YEARS
-        res = _solve(sub, opts, time_limit_s=left * (RESTRICTED_SHARE if then_full else 1.0))
+        res = _solve(
+            sub,
+            opts,
+            time_limit_s=left * (RESTRICTED_SHARE if then_full else 1.0),
+            hint=None if start is None else _hint_of(start, sv, self.inst.module),
+        )
         phases.append(_phase("restricted", res))
         if res.termination.reason not in FEASIBLE:
             # The restriction proves nothing about the full model (a fixed project's homes may
             # need a plot outside it): solve the full MIP as without stages.
             left = max(limit - (time.perf_counter() - started), MIN_MIP_SHARE * limit)
-            res = _solve(built, opts, time_limit_s=left)
+            res = _solve(
+                built,
+                opts,
+                time_limit_s=left,
+                hint=None if start is None else _hint_of(start, v, self.inst.module),
+            )
             phases.append(_phase("full", res))
             reason = res.termination.reason
-            if reason in INFEASIBLE:
+            if reason in INFEASIBLE and start_plan is None:
                 return self._empty("INFEASIBLE", v, size, phases, time.perf_counter() - started)
             if reason not in FEASIBLE:
+                if start_plan is not None:
+                    return self._from_start(start, start_plan, v, size, phases, started, bound)
                 raise SolverError(
                     f"no phasing plan found within solver.time_limit_s={limit} s "
                     f"({reason.name}); raise the time limit"
                 )
-            return self._result(res, v, size, phases, time.perf_counter() - started)
+            found = self._result(res, v, size, phases, time.perf_counter() - started)
+            return self._best(found, start, start_plan, v, size, phases, started, bound)
         best, best_v = res, sv
         left = limit - (time.perf_counter() - started)
         full: mathopt.SolveResult | None = None
@@ -690,7 +706,7 @@ class PhasingModel:
                 bound = full_bound if bound is None else tighter(bound, full_bound)
             if _better(full, res, self.inst.scenario.objective):
                 best, best_v = full, v
-        return self._result(
+        found = self._result(
             best,
             best_v,
             size,
@@ -698,6 +714,97 @@ class PhasingModel:
             time.perf_counter() - started,
             full_bound=math.nan if bound is None else bound,
         )
+        return self._best(found, start, start_plan, v, size, phases, started, bound)
+
+    def _constructive(
+        self,
+        v: _Vars,
+        size: dict[str, int],
+        phases: list[dict[str, Any]],
+        started: float,
+        bound: float | None,
+    ) -> tuple[dict[str, np.ndarray] | None, PhasedResult | None]:
+        """The constructive plan (planner.phasing_start) as arrays and as a verified result;
+        (None, None) when it finds none or its plan breaks a rule."""
+        from planner.phasing_start import SLACKS, phased_start
+
+        clock = time.perf_counter()
+        start, plan = None, None
+        sign = 1.0 if self.inst.scenario.objective == "max_suitability" else -1.0
+        for slack in SLACKS:  # as early and as late as the targets allow; the better is kept
+            arrays = phased_start(self.inst, slack)
+            if arrays is None:
+                continue
+            candidate = self._from_start(arrays, None, v, size, [], started, bound)
+            problems = verify_phased(self.inst, candidate)
+            if problems:
+                log.warning("phasing: the constructive plan breaks %s", problems[0])
+                continue
+            assert candidate.objective is not None
+            if plan is None or sign * (candidate.objective - (plan.objective or 0.0)) > 1e-9:
+                start, plan = arrays, candidate
+        phases.append(
+            {
+                "phase": "constructive",
+                "seconds": round(time.perf_counter() - clock, 3),
+                "objective": None if plan is None else plan.objective,
+                "homes_short": None if plan is None else sum(plan.short().values()),
+            }
+        )
+        log.info(
+            "phasing: constructive plan %s",
+            "none" if plan is None else f"objective {plan.objective:.4f}, status {plan.status}",
+        )
+        return start, plan
+
+    def _from_start(
+        self,
+        start: dict[str, np.ndarray],
+        plan: PhasedResult | None,
+        v: _Vars,
+        size: dict[str, int],
+        phases: list[dict[str, Any]],
+        started: float,
+        bound: float | None,
+    ) -> PhasedResult:
+        """The constructive plan as the result (its gap to the valid bound)."""
+        a = {k: start[k] for k in start if k != "support_built"}
+        return self._plan(
+            a,
+            v,
+            size,
+            phases,
+            time.perf_counter() - started,
+            bound=math.nan if bound is None else bound,
+            solver_optimal=False,
+            staged=True,
+        )
+
+    def _best(
+        self,
+        found: PhasedResult,
+        start: dict[str, np.ndarray] | None,
+        plan: PhasedResult | None,
+        v: _Vars,
+        size: dict[str, int],
+        phases: list[dict[str, Any]],
+        started: float,
+        bound: float | None,
+    ) -> PhasedResult:
+        """The solver's plan, or the constructive one where it is better."""
+        if start is None or plan is None or found.objective is None or plan.objective is None:
+            return found
+        sign = 1.0 if self.inst.scenario.objective == "max_suitability" else -1.0
+        if sign * (plan.objective - found.objective) <= 1e-9:
+            return found
+        log.info(
+            "phasing: the constructive plan (%.4f) beats the solver's (%.4f); kept",
+            plan.objective,
+            found.objective,
+        )
+        if bound is None and found.best_bound is not None:
+            bound = found.best_bound
+        return self._from_start(start, plan, v, size, phases, started, bound)
 
     def _widen(self, chosen: set[int], v: _Vars) -> set[int]:
         """The chosen plots and, best suitability first, others with a window, until there are
@@ -828,7 +935,33 @@ class PhasingModel:
     ) -> PhasedResult:
         """The plan of a solve; ``full_bound`` is the full model's bound when ``res`` is the
         restricted model's (its own bound holds only for its plots)."""
-        a = self._arrays(res, v)
+        bound = float(res.termination.objective_bounds.dual_bound)
+        if full_bound is not None:
+            bound = full_bound
+        return self._plan(
+            self._arrays(res, v),
+            v,
+            size,
+            phases,
+            seconds,
+            bound=bound,
+            solver_optimal=res.termination.reason == mathopt.TerminationReason.OPTIMAL,
+            staged=full_bound is not None,
+        )
+
+    def _plan(
+        self,
+        a: dict[str, np.ndarray],
+        v: _Vars,
+        size: dict[str, int],
+        phases: list[dict[str, Any]],
+        seconds: float,
+        *,
+        bound: float,
+        solver_optimal: bool,
+        staged: bool,
+    ) -> PhasedResult:
+        """A plan from its arrays, with its objective, status and gap to ``bound``."""
         assignments = self._assignments(a["support"], v.years)
         relocations = split_relocations(self.inst, v.years, a)
         targets = targets_of(self.inst)
@@ -854,9 +987,6 @@ class PhasingModel:
             phases=phases,
         )
         objective = evaluate_phased(self.inst, draft)
-        bound = float(res.termination.objective_bounds.dual_bound)
-        if full_bound is not None:
-            bound = full_bound
         bound = bound if math.isfinite(bound) else None
         gap = None
         if bound is not None:
@@ -868,10 +998,10 @@ class PhasingModel:
         short = draft.short()
         if any(short.values()) or any(region_shortfall(self.inst, draft).values()):
             status = "SHORTFALL"
-        elif full_bound is not None:
+        elif staged:
             within = gap is not None and gap <= self.options.relative_gap + 1e-9
             status = "OPTIMAL" if within else "FEASIBLE"
-        elif res.termination.reason == mathopt.TerminationReason.OPTIMAL:
+        elif solver_optimal:
             status = "OPTIMAL"
         else:
             status = "FEASIBLE"
@@ -1010,6 +1140,27 @@ def _hint(res: mathopt.SolveResult, sub: _Vars, full: _Vars) -> dict[mathopt.Var
         table, small = getattr(full, name), getattr(sub, name)
         for key, x in table.items():
             hint[x] = float(round(values[small[key]])) if key in small else 0.0
+    return hint
+
+
+def _hint_of(a: dict[str, np.ndarray], v: _Vars, module: int) -> dict[mathopt.Variable, float]:
+    """A plan's arrays (homes) as values of a model's integer variables (modules)."""
+    col = {t: i for i, t in enumerate(v.years)}
+    hint: dict[mathopt.Variable, float] = {}
+    for (p, s), z in v.starts.items():
+        hint[z] = 1.0 if a["start_year"][p] == s else 0.0
+    for name, key, unit in (
+        ("modules", "homes", module),
+        ("built", "built", module),
+        ("moved_in", "moved_in", module),
+        ("moved_out", "moved_out", module),
+        ("support", "support", 1),
+        ("support_built", "support_built", 1),
+        ("support_in", "support_in", 1),
+        ("support_out", "support_out", 1),
+    ):
+        for (p, t), x in getattr(v, name).items():
+            hint[x] = float(a[key][p, col[t]] // unit)
     return hint
 
 

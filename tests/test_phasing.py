@@ -173,7 +173,10 @@ def test_staged_solve_matches_the_full_mip(monkeypatch, plots, scenario):
     staged = solve_phasing(inst)
     names = [p["phase"] for p in staged.phases]
     assert "restricted" in names
-    assert ("full" in names) == (len(chosen) < len(plots))
+    # the restriction holds the plots the years use and those of the constructive plan
+    restricted = next(p["plots"] for p in staged.phases if p["phase"] == "restricted build")
+    assert restricted >= len(chosen)
+    assert ("full" in names) == (restricted < len(plots))
     assert staged.status == direct.status
     assert staged.objective == pytest.approx(direct.objective)
     assert staged.best_bound >= staged.objective - 1e-6
@@ -397,3 +400,43 @@ def test_report_year_data_is_text_not_markup():
     data = html.split('id="fp-timeline-data">')[1].split("</script>")[0]
     assert json.loads(data)["years"][1]["plots"] == [[payload, 10]]
     assert "<td>2028</td>" in html  # the chart's text alternative, years unformatted
+
+
+# --- the constructive start (planner.phasing_start) ----------------------------------------------
+
+
+@pytest.mark.parametrize(("plots", "scenario"), STAGED_CASES)
+def test_constructive_plan_is_valid_and_never_beats_the_optimum(plots, scenario):
+    from planner.phasing_start import SLACKS, phased_start
+
+    inst = make_instance(plots, **scenario)
+    direct = solve_phasing(inst)
+    for slack in SLACKS:
+        start = phased_start(inst, slack)
+        assert start is not None
+        model = PhasingModel(inst)
+        built, v = model.build()
+        plan = model._from_start(start, None, v, {}, [], 0.0, direct.best_bound)
+        assert verify_phased(inst, plan) == []
+        assert plan.objective <= direct.objective + 1e-6
+        if plots == STAGED_CASES[0][0]:
+            assert plan.objective <= 70.0 + 1e-6  # the known optimum of the forced relocation
+        # as a hint it is a plan of the model: HiGHS completes it and finds the optimum from it
+        res = phasing._solve(built, model.options, hint=phasing._hint_of(start, v, 1))
+        assert res.objective_value() == pytest.approx(direct.objective, abs=1e-6)
+
+
+def test_constructive_plan_passes_the_checker(tmp_path: Path, monkeypatch):
+    # The staged solve with the constructive plan kept as the result: a valid run folder.
+    monkeypatch.setattr(phasing, "STAGED_ABOVE_PLOT_YEARS", 0)
+
+    def keep_start(self, found, start, plan, v, size, phases, started, bound):
+        assert start is not None and plan is not None
+        return self._from_start(start, plan, v, size, phases, started, bound)
+
+    monkeypatch.setattr(PhasingModel, "_best", keep_start)
+    run = run_scenario(_world(tmp_path), tmp_path / "run").out_dir
+    assert check_run(run) == []
+    kpis = json.loads((run / "kpis.json").read_text(encoding="utf-8"))
+    assert kpis["status"] in ("OPTIMAL", "FEASIBLE", "SHORTFALL")
+    assert kpis["best_bound"] >= kpis["objective"] - 1e-6
