@@ -10,7 +10,8 @@ through the real pipeline (``run_scenario``), so the figures are those a user ge
 It prints the model size (variables, integers, constraints, non-zeros), the pipeline's stage
 times and the solve's own stages (build, relaxation, restricted MIP), the peak memory (RSS of this
 process), status, objective, bound and gap, the homes per target year and the homes moved. With
-``--check`` the run folder also goes through the independent checker (tests/checker.py).
+``--check`` the run folder also goes through the independent checker (tests/checker.py); with
+``--keep-start`` the run keeps the constructive plan (planner/phasing_start.py), to check that.
 """
 
 from __future__ import annotations
@@ -75,8 +76,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gap", type=float, default=0.01)
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--check", action="store_true", help="run tests/checker.py on the run")
+    parser.add_argument(
+        "--keep-start",
+        action="store_true",
+        help="keep the constructive plan (planner/phasing_start.py) as the result, to check it",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.keep_start:
+        _keep_start()
     from planner.pipeline import apply_overrides, run_scenario
     from planner.scenario import load_scenario
 
@@ -150,6 +158,16 @@ def _stages(phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in out:
         row["seconds"] = round(float(row["seconds"]), 1)
     return out
+
+
+def _keep_start() -> None:
+    """The staged solve returns its constructive plan whenever it has one."""
+    from planner.phasing import PhasingModel
+
+    def keep(self: Any, found: Any, start: Any, plan: Any, *rest: Any) -> Any:
+        return found if start is None else self._from_start(start, plan, *rest)
+
+    PhasingModel._best = keep  # type: ignore[method-assign]
 
 
 def _record_phases() -> list[dict[str, Any]]:

@@ -625,6 +625,10 @@ class PhasingModel:
            FULL_UP_TO_PLOT_YEARS this step is left out and step 2 gets all the time: the gap is
            then to the bound of step 1 only, which is loose (it ignores permits and moves).
 
+        Before step 2 a constructive plan (planner.phasing_start, verified like any plan) adds
+        its plots to the restriction and is the hint of steps 2 and 3 (or of the full MIP when
+        the restricted one has no plan); it is the result when no solve finds a better plan.
+
         The model is the full one throughout: the steps only choose where HiGHS starts. The gap
         is to the best valid bound (OPTIMAL when within solver.relative_gap).
         """
@@ -697,7 +701,16 @@ class PhasingModel:
         if len(sv.windows) == len(v.windows):
             full = res  # every plot is in: the restricted model is the full one
         elif then_full and left >= MIN_FULL_SECONDS:
-            full = _solve(built, opts, time_limit_s=left, hint=_hint(res, sv, v))
+            hint = _hint(res, sv, v)
+            sign = 1.0 if self.inst.scenario.objective == "max_suitability" else -1.0
+            ahead = (
+                start_plan is not None
+                and start_plan.objective is not None
+                and (sign * (start_plan.objective - res.objective_value()) > 1e-6)
+            )
+            if start is not None and ahead:
+                hint = _hint_of(start, v, self.inst.module)  # the better start
+            full = _solve(built, opts, time_limit_s=left, hint=hint)
             phases.append(_phase("full", full))
         if full is not None and full.termination.reason in FEASIBLE:
             full_bound = float(full.termination.objective_bounds.dual_bound)
