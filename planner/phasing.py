@@ -739,13 +739,13 @@ class PhasingModel:
     ) -> tuple[dict[str, np.ndarray] | None, PhasedResult | None]:
         """The constructive plan (planner.phasing_start) as arrays and as a verified result;
         (None, None) when it finds none or its plan breaks a rule."""
-        from planner.phasing_start import SLACKS, phased_start
+        from planner.phasing_start import STARTS, phased_start
 
         clock = time.perf_counter()
         start, plan = None, None
         sign = 1.0 if self.inst.scenario.objective == "max_suitability" else -1.0
-        for slack in SLACKS:  # as early and as late as the targets allow; the better is kept
-            arrays = phased_start(self.inst, slack)
+        for slack, regions in STARTS:  # early or late, regions first or not: the best is kept
+            arrays = phased_start(self.inst, slack, regions)
             if arrays is None:
                 continue
             candidate = self._from_start(arrays, None, v, size, [], started, bound)

@@ -38,6 +38,8 @@ from planner.phasing import (
 # Later years are assumed to build this share of delivery_per_year: 0 builds as early as the
 # targets allow (more home-years, more moves), higher shares as late as they allow.
 SLACKS = (0.0, 0.8)
+# ... each with and without regions below their minimum first (the better plan is kept)
+STARTS = tuple((slack, regions) for slack in SLACKS for regions in (False, True))
 RESTARTS = 40
 
 
@@ -46,12 +48,14 @@ class _Failed(Exception):
         self.plots = plots
 
 
-def phased_start(inst: Instance, slack: float = SLACKS[0]) -> dict[str, np.ndarray] | None:
+def phased_start(
+    inst: Instance, slack: float = SLACKS[0], regions: bool = False
+) -> dict[str, np.ndarray] | None:
     """The plan as arrays (plots x years, homes; start_year per plot), or None when none found."""
     banned: set[int] = set()
     for _ in range(RESTARTS):
         try:
-            return _Walk(inst, banned, slack).run()
+            return _Walk(inst, banned, slack, regions).run()
         except _Failed as failed:
             if not failed.plots - banned:
                 return None
@@ -69,8 +73,8 @@ def _codes(values: Any) -> tuple[np.ndarray, list[Any]]:
 
 
 class _Walk:
-    def __init__(self, inst: Instance, banned: set[int], slack: float) -> None:
-        self.inst, self.banned, self.slack = inst, banned, slack
+    def __init__(self, inst: Instance, banned: set[int], slack: float, regions: bool) -> None:
+        self.inst, self.banned, self.slack, self.regions = inst, banned, slack, regions
         h = inst.scenario.horizon
         assert h is not None
         self.h = h
@@ -104,6 +108,13 @@ class _Walk:
             [np.inf if np.isnan(maxima.get(k, np.nan)) else float(maxima[k]) for k in keys] or [0.0]
         )
         self.region_load = np.zeros((len(self.region_max), Y))
+        minima: dict[Any, float] = {}
+        if not inst.regions.empty:
+            minima = dict(zip(inst.regions["region_id"], inst.regions["min_homes"], strict=True))
+        # homes a region still misses against its minimum in the last year (homes stay in it)
+        self.region_missing = np.array(
+            [0.0 if np.isnan(minima.get(k, np.nan)) else float(minima[k]) for k in keys] or [0.0]
+        )
         self.group, keys = _codes(plots["group"])
         self.group_busy = np.zeros((max(len(keys), 1), Y), dtype=bool)
         # care: residual capacity per service and year (0 when closed)
@@ -215,6 +226,8 @@ class _Walk:
             self.buurt_load[self.buurt[q], y : e + 1] += homes
         if self.region[q] >= 0:
             self.region_load[self.region[q], y : e + 1] += homes
+            if not moved:
+                self.region_missing[self.region[q]] -= homes
         if support:
             self._reserve_care(q, support, y, e)
         if moved:
@@ -241,6 +254,8 @@ class _Walk:
             key=lambda c: (
                 c[0] not in self.claims,
                 -c[1],
+                self.regions
+                and (self.region[c[0]] < 0 or self.region_missing[self.region[c[0]]] <= 0),
                 not self.capable[c[0]],
                 c[2],
                 -self.score[c[0]],
@@ -403,7 +418,10 @@ class _Walk:
                     take = min(take, max(0, most)) // self.m * self.m
                 if take <= 0 or (fresh and take < low):
                     continue
-                sup = min(sup, take)
+                after = int(self.k[q, y : e + 1].max()) + take  # fewer homes: less support
+                sup = min(sup, take, self._support_room(q, after, y, e))
+                if e < self.Y - 1:
+                    sup = min(sup, self._support_room(follow[0], take, e + 1, self.Y - 1))
             if e < self.Y - 1:
                 self.claims[follow[0]] = e + 1
                 if sup:

@@ -407,12 +407,12 @@ def test_report_year_data_is_text_not_markup():
 
 @pytest.mark.parametrize(("plots", "scenario"), STAGED_CASES)
 def test_constructive_plan_is_valid_and_never_beats_the_optimum(plots, scenario):
-    from planner.phasing_start import SLACKS, phased_start
+    from planner.phasing_start import STARTS, phased_start
 
     inst = make_instance(plots, **scenario)
     direct = solve_phasing(inst)
-    for slack in SLACKS:
-        start = phased_start(inst, slack)
+    for slack, regions in STARTS:
+        start = phased_start(inst, slack, regions)
         assert start is not None
         model = PhasingModel(inst)
         built, v = model.build()
