@@ -47,7 +47,6 @@ meaning here and is refused.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import logging
 import math
 import time
@@ -69,6 +68,7 @@ from planner.model import (
     Built,
     SolveOptions,
     _assignment_problem,
+    solve_built,
 )
 from planner.scenario import Horizon
 
@@ -581,7 +581,7 @@ class PhasingModel:
         phases = [{"phase": "build", "seconds": round(time.perf_counter() - started, 3)}]
         if self._staged(v):
             return self._solve_staged(built, v, size, phases, started)
-        res = _solve(built, self.options)
+        res = solve_built(built, self.options)
         reason = res.termination.reason
         phases.append(_phase("phasing", res))
         if reason in INFEASIBLE:
@@ -665,7 +665,7 @@ class PhasingModel:
         left = max(limit - (time.perf_counter() - started), MIN_MIP_SHARE * limit)
         plot_years = sum(w[1] - w[0] + 1 for w in v.windows.values())
         then_full = plot_years <= FULL_UP_TO_PLOT_YEARS
-        res = _solve(
+        res = solve_built(
             sub,
             opts,
             time_limit_s=left * (RESTRICTED_SHARE if then_full else 1.0),
@@ -676,7 +676,7 @@ class PhasingModel:
             # The restriction proves nothing about the full model (a fixed project's homes may
             # need a plot outside it): solve the full MIP as without stages.
             left = max(limit - (time.perf_counter() - started), MIN_MIP_SHARE * limit)
-            res = _solve(
+            res = solve_built(
                 built,
                 opts,
                 time_limit_s=left,
@@ -710,7 +710,7 @@ class PhasingModel:
             )
             if start is not None and ahead:
                 hint = _hint_of(start, v, self.inst.module)  # the better start
-            full = _solve(built, opts, time_limit_s=left, hint=hint)
+            full = solve_built(built, opts, time_limit_s=left, hint=hint)
             phases.append(_phase("full", full))
         if full is not None and full.termination.reason in FEASIBLE:
             full_bound = float(full.termination.objective_bounds.dual_bound)
@@ -855,7 +855,7 @@ class PhasingModel:
         for t in h.years:
             clock = time.perf_counter()
             built, yv = self._year_model(t, penalty).build()
-            res = _solve(built, year_options, time_limit_s=each)
+            res = solve_built(built, year_options, time_limit_s=each)
             phase = _phase(f"year {t}", res)
             phase["build_seconds"] = round(time.perf_counter() - clock - phase["seconds"], 3)
             phases.append(phase)
@@ -1114,34 +1114,6 @@ MIN_FULL_SECONDS = 1.0  # the full MIP (from the restricted plan) only with this
 # the full model alone takes over 7 minutes on 2 cores and does not stop at the time limit.
 FULL_UP_TO_PLOT_YEARS = 30_000
 WIDEN = 2.0  # the restricted model has this many times the plots the years alone use
-
-
-def _solve(
-    built: Built,
-    options: SolveOptions,
-    *,
-    time_limit_s: float | None = None,
-    hint: dict[mathopt.Variable, float] | None = None,
-) -> mathopt.SolveResult:
-    """Solve a phasing model with the chosen backend (threads only where it accepts them),
-    starting from ``hint`` (values of some variables) where given."""
-    solver = BACKENDS[options.backend]
-    params = mathopt.SolveParameters(
-        time_limit=dt.timedelta(seconds=time_limit_s or options.time_limit_s),
-        relative_gap_tolerance=options.relative_gap,
-        random_seed=options.seed,
-        enable_output=options.verbose,
-        threads=None if solver == mathopt.SolverType.HIGHS else options.workers,
-    )
-    model_params = None
-    if hint:
-        model_params = mathopt.ModelSolveParameters(
-            solution_hints=[mathopt.SolutionHint(variable_values=hint)]
-        )
-    try:
-        return mathopt.solve(built.model, solver, params=params, model_params=model_params)
-    except (ValueError, RuntimeError) as exc:
-        raise SolverError(f"solver {options.backend} failed: {exc}") from None
 
 
 def _hint(res: mathopt.SolveResult, sub: _Vars, full: _Vars) -> dict[mathopt.Variable, float]:

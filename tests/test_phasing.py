@@ -15,6 +15,7 @@ import yaml
 from geodata.contract import validate_layer
 from planner import phasing
 from planner.errors import LayerError, ScenarioError
+from planner.model import solve_built
 from planner.phasing import PhasingModel, solve_phasing, verify_phased
 from planner.pipeline import run_scenario
 from planner.report import build_report
@@ -422,7 +423,7 @@ def test_constructive_plan_is_valid_and_never_beats_the_optimum(plots, scenario)
         if plots == STAGED_CASES[0][0]:
             assert plan.objective <= 70.0 + 1e-6  # the known optimum of the forced relocation
         # as a hint it is a plan of the model: HiGHS completes it and finds the optimum from it
-        res = phasing._solve(built, model.options, hint=phasing._hint_of(start, v, 1))
+        res = solve_built(built, model.options, hint=phasing._hint_of(start, v, 1))
         assert res.objective_value() == pytest.approx(direct.objective, abs=1e-6)
 
 
