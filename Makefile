@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    := results
 
-.PHONY: demo test test-fast lint install clean-results real
+.PHONY: demo test test-fast test-large lint install clean-results real
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: $(STAMP)
 ## test-fast: the quick set (no slow, real-data or browser tests)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not realdata and not browser"
+
+## test-large: the OR-Library capa/capb/capc cases (about 30 minutes; not part of `make test`)
+test-large: $(STAMP)
+	$(BIN)/python -m pytest -m large
 
 ## real: import ../shared/data and run the real-data scenarios (Ede, province Utrecht)
 real: $(STAMP)

@@ -260,6 +260,7 @@ def _large_variants() -> list[str]:
 
 @pytest.mark.realdata
 @pytest.mark.slow
+@pytest.mark.large  # 24 s to 5.4 min each, about 30 min in all: `make test-large`
 @pytest.mark.parametrize("name", _large_variants())
 def test_flexplan_reaches_published_optimum_large(tmp_path: Path, name: str) -> None:
     """1,000 customers x 100 facilities, through `flexplan import` and `flexplan run`."""
