@@ -165,43 +165,25 @@ def compute_phased_kpis(inst: Instance, result: PhasedResult) -> dict[str, Any]:
         gap=result.gap,
         solve_seconds=result.solve_seconds,
         solver=result.solver,
+        explanation=list(result.explanation),
     )
-    total = int(homes.sum())
-    return {
-        "scenario": inst.scenario.name,
-        "status": result.status,
-        "objective_kind": inst.scenario.objective,
-        "target_homes": inst.scenario.target_homes,
-        "homes": total,
-        "support_homes": int(support.sum()),
-        "support_share": int(support.sum()) / total if total else None,
-        "plots_used": int((~np.isnan(result.start_year)).sum()),
-        "plots_eligible": int(inst.plots["eligible"].sum()),
-        "plots_total": len(inst.plots),
-        "objective": result.objective,
-        "best_bound": result.best_bound,
-        "gap": result.gap,
-        "solve_seconds": round(result.solve_seconds, 3),
-        "solver": result.solver,
-        "total_cost_eur": total_cost_phased(inst, result),
-        "per_region": per_region(inst, snapshot),
-        "per_service_type": per_service_type(inst, snapshot),
-        "per_proposer": per_proposer(inst, snapshot),
-        "reach": inst.reach_stats or {"mode": "straight"},
-        "explanation": list(result.explanation),
-        "binding": [],
-        "phasing": {
-            "start": horizon.start,
-            "end": horizon.end,
-            "permit_years": horizon.permit_years,
-            "delivery_per_year": horizon.delivery_per_year,
-            "homes_moved": result.homes_moved,
-            "relocations": len(result.relocations),
-            "relocation_cost_eur": relocation_cost(inst, result),
-            "shortfall_penalty_per_home_year": result.penalty,
-            "homes_short": sum(result.short().values()),
-            "region_short": {k: v for k, v in region_shortfall(inst, result).items() if v},
-            "model_size": dict(result.model_size),
-            "per_year": phased_per_year(inst, result),
-        },
+    # The headline of the last year is that of a single-year result, except for what spans years.
+    kpis = compute_kpis(inst, snapshot)
+    kpis["plots_used"] = int((~np.isnan(result.start_year)).sum())
+    kpis["total_cost_eur"] = total_cost_phased(inst, result)
+    kpis["binding"] = []
+    kpis["phasing"] = {
+        "start": horizon.start,
+        "end": horizon.end,
+        "permit_years": horizon.permit_years,
+        "delivery_per_year": horizon.delivery_per_year,
+        "homes_moved": result.homes_moved,
+        "relocations": len(result.relocations),
+        "relocation_cost_eur": relocation_cost(inst, result),
+        "shortfall_penalty_per_home_year": result.penalty,
+        "homes_short": sum(result.short().values()),
+        "region_short": {k: v for k, v in region_shortfall(inst, result).items() if v},
+        "model_size": dict(result.model_size),
+        "per_year": phased_per_year(inst, result),
     }
+    return kpis

@@ -37,15 +37,6 @@ from web.uploads import WGS84, UploadError, read_upload
 
 bp = Blueprint("plots", __name__, url_prefix="/plots")
 STATUS_WORDS = (N_("proposed"), N_("accepted"), N_("rejected"))
-FORM_FIELDS = (
-    "name",
-    "capacity",
-    "available_from",
-    "available_until",
-    "fixed_cost",
-    "cost_per_home",
-    "note",
-)
 
 
 class ReviewForm(FlaskForm):
@@ -163,8 +154,10 @@ def review(proposal_id: int) -> Any:
 
 def _defaults(form: ProposeForm) -> dict[str, Any]:
     """The form's filled-in values, as JSON-friendly properties."""
+    from planner.proposals import FIELDS  # the proposal fields, in the form's order
+
     out: dict[str, Any] = {}
-    for name in FORM_FIELDS:
+    for name in FIELDS:
         value = getattr(form, name).data
         if value is None or value == "":
             continue
