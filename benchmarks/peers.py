@@ -5,6 +5,7 @@ instances from ``benchmarks/national.py``) the layers are loaded and turned into
 ``Instance``; then the same formulation (the docstring of ``planner.model``) is solved by
 
 - ``mathopt-highs``: Flexplan's path (``AllocationModel``, MathOpt + HiGHS, the default);
+  ``mathopt-highs+polish`` the same with ``solver.polish`` on (planner/model/polish.py);
   ``mathopt-scip`` and ``mathopt-cpsat`` with ``--all-backends``;
 - ``highspy``: the MathOpt model exported (``Model.export_model()``) and handed to highspy;
 - ``pulp-cbc``: the formulation written again from the Instance in PuLP and solved by CBC (the
@@ -177,6 +178,9 @@ def allocation_result(
     )
 
 
+POLISH = "mathopt-highs+polish"  # the default path with solver.polish on (not a peer)
+
+
 def _arrays(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     n = len(inst.plots)
     return np.zeros(n, dtype=int), np.zeros(n, dtype=int)
@@ -185,19 +189,26 @@ def _arrays(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- solvers
 
 
-def solve_mathopt(case: Case, backend: str, gap: float, time_limit: float) -> Outcome:
-    """Flexplan's own path: AllocationModel with the given backend."""
+def solve_mathopt(
+    case: Case, backend: str, gap: float, time_limit: float, *, polish: bool = False
+) -> Outcome:
+    """Flexplan's own path: AllocationModel with the given backend (and solver.polish)."""
     inst = case.inst
     started = time.perf_counter()
     options = SolveOptions.from_scenario(
-        inst, backend=backend, relative_gap=gap, time_limit_s=time_limit, explain=False
+        inst,
+        backend=backend,
+        relative_gap=gap,
+        time_limit_s=time_limit,
+        explain=False,
+        polish=polish,
     )
     result = AllocationModel(inst, options).solve()
     seconds = time.perf_counter() - started
     feasible = result.status in ("OPTIMAL", "FEASIBLE")
     return Outcome(
         case.label,
-        f"mathopt-{backend}",
+        f"mathopt-{backend}" + ("+polish" if polish else ""),
         result.status,
         result.objective,
         result.best_bound,
@@ -563,7 +574,8 @@ def verdict(case: Case, outcomes: Sequence[Outcome]) -> str:
     if default.objective is None:
         return f"{case.label}: the default path found no allocation"
     sign = -1.0 if case.inst.scenario.objective == "min_cost" else 1.0
-    peers = [o for o in outcomes if o is not default and o.objective is not None]
+    polished = by.get(POLISH)
+    peers = [o for o in outcomes if o not in (default, polished) and o.objective is not None]
     best = max(peers, key=lambda o: sign * o.objective, default=None)  # type: ignore[operator]
     text = f"{case.label}: default {default.objective:,.3f}"
     if best is not None:
@@ -574,6 +586,14 @@ def verdict(case: Case, outcomes: Sequence[Outcome]) -> str:
     pulp_run = by.get("pulp-cbc")
     if pulp_run is not None and pulp_run.objective is not None:
         text += f"; {pulp_run.seconds / default.seconds:.1f}x faster than PuLP+CBC"
+    if polished is not None and polished.objective is not None and best is not None:
+        assert best.objective is not None
+        delta = sign * (polished.objective - best.objective) / max(abs(best.objective), EPS)
+        word = "at least as good as" if delta >= -SAME else "WORSE than"
+        text += f". With polish {polished.objective:,.3f} in {polished.seconds:.2f} s, {word}"
+        text += " the best peer"
+        if pulp_run is not None and pulp_run.objective is not None:
+            text += f", {pulp_run.seconds / polished.seconds:.1f}x faster than PuLP+CBC"
     return text
 
 
@@ -584,6 +604,7 @@ def run(args: argparse.Namespace) -> int:
             (f"mathopt-{b}", lambda c, b=b: solve_mathopt(c, b, args.gap, args.time_limit))
             for b in backends
         ),
+        (POLISH, lambda c: solve_mathopt(c, "highs", args.gap, args.time_limit, polish=True)),
         ("highspy", lambda c: solve_highspy(c, args.gap, args.time_limit)),
         ("pulp-cbc", lambda c: solve_pulp(c, args.gap, args.time_limit, args.cbc_threads)),
         ("greedy", solve_greedy),

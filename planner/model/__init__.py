@@ -68,6 +68,7 @@ class SolveOptions:
     # small change finds a good incumbent at once. Plots it does not mention start at 0.
     hint: dict[str, tuple[int, int]] | None = None
     warm_start: str = "greedy"
+    polish: bool = False
 
     @classmethod
     def from_scenario(cls, inst: Instance, **overrides: Any) -> SolveOptions:
@@ -79,6 +80,7 @@ class SolveOptions:
             workers=s.workers,
             seed=s.seed,
             warm_start=s.warm_start,
+            polish=s.polish,
         )
         for key, value in overrides.items():
             setattr(base, key, value)
@@ -361,6 +363,7 @@ class AllocationModel:
         status = None
         main = None
         res = None
+        self._polished: tuple[mathopt.SolveResult, float | None] | None = None
         if eligible_cap >= inst.scenario.target_homes:
             main = build(inst, mode="target", integer_flows=integer_flows)
             start = self._usable_hint(opts.hint) or self._greedy_start()
@@ -368,6 +371,7 @@ class AllocationModel:
             res = self._solve_target(main, hint, phases)
             if res.termination.reason in FEASIBLE:
                 status = _status_name(res.termination.reason)
+                self._polish(main, res, phases, time.perf_counter() - started)
             elif res.termination.reason not in INFEASIBLE:
                 raise SolverError(
                     f"no allocation found within solver.time_limit_s={opts.time_limit_s} s "
@@ -415,6 +419,36 @@ class AllocationModel:
         res = solve_built(main, opts, hint=hint, time_limit_s=limit)
         phases.append(self._phase("target", res))
         return res
+
+    def _polish(
+        self, main: Built, res: mathopt.SolveResult, phases: list[dict[str, Any]], spent: float
+    ) -> None:
+        """With ``polish`` on and a gap above 0, look for a better allocation within it
+        (planner.model.polish); keep it, and the tighter bound, only if it improves."""
+        from planner.model.polish import polish
+
+        opts = self.options
+        if not (opts.polish and opts.relative_gap > 0 and opts.backend == "highs"):
+            return
+        if res.termination.reason not in FEASIBLE or not res.has_primal_feasible_solution():
+            return
+        values = res.variable_values()
+        incumbent = {p for p, used in main.vars.used.items() if values[used] > 0.5}
+        done = polish(main, opts, _hint_from(res, main.vars), incumbent, opts.time_limit_s - spent)
+        if done is None:
+            return
+        phases.append({**self._phase("polish", done.result), "plots_kept": done.kept})
+        better = (
+            done.result.has_primal_feasible_solution()
+            and (done.result.objective_value() - res.objective_value())
+            * (1 if main.model.objective.is_maximize else -1)
+            > 1e-9
+        )
+        bound = float(res.termination.objective_bounds.dual_bound)
+        if done.lp_bound is not None and math.isfinite(done.lp_bound):
+            tighter = min if main.model.objective.is_maximize else max
+            bound = tighter(bound, done.lp_bound)
+        self._polished = (done.result if better else res, bound)
 
     def _usable_hint(
         self, hint: dict[str, tuple[int, int]] | None
@@ -514,8 +548,9 @@ class AllocationModel:
         n = len(inst.plots)
         homes = np.zeros(n, dtype=int)
         support = np.zeros(n, dtype=int)
+        polished = self._polished if built.mode == "target" else None
         if status != "INFEASIBLE":
-            h, s = _values(res, built.vars)
+            h, s = _values(polished[0] if polished else res, built.vars)
             for p, k in h.items():
                 homes[p] = k * inst.module
             for p, value in s.items():
@@ -530,6 +565,8 @@ class AllocationModel:
             status == "SHORTFALL" and built.mode == "fixed_total"
         ):
             bound = float(res.termination.objective_bounds.dual_bound)
+            if polished is not None and polished[1] is not None:
+                bound = polished[1]
             if not math.isfinite(bound):
                 bound = None
         gap = None
