@@ -5,7 +5,7 @@ instances from ``benchmarks/national.py``) the layers are loaded and turned into
 ``Instance``; then the same formulation (the docstring of ``planner.model``) is solved by
 
 - ``mathopt-highs``: Flexplan's path (``AllocationModel``, MathOpt + HiGHS, the default);
-  ``mathopt-highs+polish`` the same with ``solver.polish`` on (planner/model/polish.py);
+  ``mathopt-highs-no-polish`` the same with ``solver.polish`` off (planner/model/polish.py);
   ``mathopt-scip`` and ``mathopt-cpsat`` with ``--all-backends``;
 - ``highspy``: the MathOpt model exported (``Model.export_model()``) and handed to highspy;
 - ``pulp-cbc``: the formulation written again from the Instance in PuLP and solved by CBC (the
@@ -178,7 +178,8 @@ def allocation_result(
     )
 
 
-POLISH = "mathopt-highs+polish"  # the default path with solver.polish on (not a peer)
+NO_POLISH = "-no-polish"  # the default path with solver.polish off (not a peer)
+UNPOLISHED = "mathopt-highs" + NO_POLISH
 
 
 def _arrays(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +191,7 @@ def _arrays(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
 
 
 def solve_mathopt(
-    case: Case, backend: str, gap: float, time_limit: float, *, polish: bool = False
+    case: Case, backend: str, gap: float, time_limit: float, *, polish: bool = True
 ) -> Outcome:
     """Flexplan's own path: AllocationModel with the given backend (and solver.polish)."""
     inst = case.inst
@@ -208,7 +209,7 @@ def solve_mathopt(
     feasible = result.status in ("OPTIMAL", "FEASIBLE")
     return Outcome(
         case.label,
-        f"mathopt-{backend}" + ("+polish" if polish else ""),
+        f"mathopt-{backend}" + ("" if polish or backend != "highs" else NO_POLISH),
         result.status,
         result.objective,
         result.best_bound,
@@ -574,8 +575,8 @@ def verdict(case: Case, outcomes: Sequence[Outcome]) -> str:
     if default.objective is None:
         return f"{case.label}: the default path found no allocation"
     sign = -1.0 if case.inst.scenario.objective == "min_cost" else 1.0
-    polished = by.get(POLISH)
-    peers = [o for o in outcomes if o not in (default, polished) and o.objective is not None]
+    plain = by.get(UNPOLISHED)
+    peers = [o for o in outcomes if o not in (default, plain) and o.objective is not None]
     best = max(peers, key=lambda o: sign * o.objective, default=None)  # type: ignore[operator]
     text = f"{case.label}: default {default.objective:,.3f}"
     if best is not None:
@@ -586,14 +587,14 @@ def verdict(case: Case, outcomes: Sequence[Outcome]) -> str:
     pulp_run = by.get("pulp-cbc")
     if pulp_run is not None and pulp_run.objective is not None:
         text += f"; {pulp_run.seconds / default.seconds:.1f}x faster than PuLP+CBC"
-    if polished is not None and polished.objective is not None and best is not None:
+    if plain is not None and plain.objective is not None and best is not None:
         assert best.objective is not None
-        delta = sign * (polished.objective - best.objective) / max(abs(best.objective), EPS)
+        delta = sign * (plain.objective - best.objective) / max(abs(best.objective), EPS)
         word = "at least as good as" if delta >= -SAME else "WORSE than"
-        text += f". With polish {polished.objective:,.3f} in {polished.seconds:.2f} s, {word}"
+        text += f". Without polish {plain.objective:,.3f} in {plain.seconds:.2f} s, {word}"
         text += " the best peer"
         if pulp_run is not None and pulp_run.objective is not None:
-            text += f", {pulp_run.seconds / polished.seconds:.1f}x faster than PuLP+CBC"
+            text += f", {pulp_run.seconds / plain.seconds:.1f}x faster than PuLP+CBC"
     return text
 
 
@@ -604,7 +605,7 @@ def run(args: argparse.Namespace) -> int:
             (f"mathopt-{b}", lambda c, b=b: solve_mathopt(c, b, args.gap, args.time_limit))
             for b in backends
         ),
-        (POLISH, lambda c: solve_mathopt(c, "highs", args.gap, args.time_limit, polish=True)),
+        (UNPOLISHED, lambda c: solve_mathopt(c, "highs", args.gap, args.time_limit, polish=False)),
         ("highspy", lambda c: solve_highspy(c, args.gap, args.time_limit)),
         ("pulp-cbc", lambda c: solve_pulp(c, args.gap, args.time_limit, args.cbc_threads)),
         ("greedy", solve_greedy),

@@ -1,5 +1,6 @@
-"""solver.polish: after the gap is proven, an LP-guided restricted MIP looks for a better
-allocation; it must stay feasible, never get worse, keep a valid bound and be repeatable."""
+"""solver.polish (on by default): beside the root check, an LP-guided restricted MIP looks for a
+better allocation than the start; it must stay feasible, never get worse, keep a valid bound and
+be repeatable."""
 
 from __future__ import annotations
 
@@ -69,11 +70,13 @@ def test_no_polish_when_the_solve_is_exact(inst: Instance, optimum: Result) -> N
     assert exact.objective == pytest.approx(optimum.objective, rel=1e-9)
 
 
-def test_scenario_files_switch_it_on(tmp_path: Path) -> None:
+def test_it_is_on_by_default_and_scenario_files_switch_it_off(tmp_path: Path) -> None:
     path = national.generate(60, tmp_path / "tiny", seed=3)
-    text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("solver:\n", "solver:\n  polish: true\n", 1), encoding="utf-8")
     scenario = load_scenario(path)
     assert scenario.solver.polish is True
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("solver:\n", "solver:\n  polish: false\n", 1), encoding="utf-8")
+    scenario = load_scenario(path)
+    assert scenario.solver.polish is False
     inst = build_instance(load_layers(scenario), scenario)
-    assert SolveOptions.from_scenario(inst).polish is True
+    assert SolveOptions.from_scenario(inst).polish is False

@@ -41,6 +41,7 @@ from planner.errors import SolverError
 from planner.instance import Instance
 from planner.model import objective
 from planner.model.constraints import budget, capacity, care, groups, mix, regions
+from planner.model.polish import Polished, start_polish
 from planner.model.variables import PlotVars, create_variables
 from planner.result import Result
 
@@ -68,7 +69,7 @@ class SolveOptions:
     # small change finds a good incumbent at once. Plots it does not mention start at 0.
     hint: dict[str, tuple[int, int]] | None = None
     warm_start: str = "greedy"
-    polish: bool = False
+    polish: bool = True
 
     @classmethod
     def from_scenario(cls, inst: Instance, **overrides: Any) -> SolveOptions:
@@ -187,6 +188,19 @@ def hint_for(
         if p in v.support:
             s = v.support[p]
             hint[s] = float(min(max(support, 0), s.upper_bound))
+    return hint
+
+
+def _hint_of(
+    v: PlotVars, modules: dict[int, int], support: dict[int, int]
+) -> dict[mathopt.Variable, float]:
+    """MathOpt hint values from modules and support homes per plot."""
+    hint: dict[mathopt.Variable, float] = {}
+    for p, k in v.modules.items():
+        hint[k] = float(modules.get(p, 0))
+        hint[v.used[p]] = 1.0 if modules.get(p, 0) > 0 else 0.0
+    for p, s in v.support.items():
+        hint[s] = float(support.get(p, 0))
     return hint
 
 
@@ -363,7 +377,7 @@ class AllocationModel:
         status = None
         main = None
         res = None
-        self._polished: tuple[mathopt.SolveResult, float | None] | None = None
+        self._polished: Polished | None = None
         if eligible_cap >= inst.scenario.target_homes:
             main = build(inst, mode="target", integer_flows=integer_flows)
             start = self._usable_hint(opts.hint) or self._greedy_start()
@@ -371,7 +385,6 @@ class AllocationModel:
             res = self._solve_target(main, hint, phases)
             if res.termination.reason in FEASIBLE:
                 status = _status_name(res.termination.reason)
-                self._polish(main, res, phases, time.perf_counter() - started)
             elif res.termination.reason not in INFEASIBLE:
                 raise SolverError(
                     f"no allocation found within solver.time_limit_s={opts.time_limit_s} s "
@@ -401,54 +414,83 @@ class AllocationModel:
 
         HiGHS's presolve took two thirds of the solve at national scale, while the root LP
         alone, with the greedy or earlier allocation as incumbent, mostly proves the gap already
-        (5,000 plots: 1.0 s against 2.8 s). Only when it does not is the full search run, from
-        the best solution found so far and within the time left.
+        (5,000 plots: 1.0 s against 2.8 s). Meanwhile the second core polishes the start
+        (planner.model.polish); the better allocation of the two is kept. Only when the root
+        does not prove the gap is the full search run, from that allocation and within the
+        time left.
         """
         opts = self.options
         limit = opts.time_limit_s
         if hint and opts.relative_gap > 0 and opts.backend == "highs":
             started = time.perf_counter()
-            quick = solve_built(main, opts, hint=hint, root_only=True)
+            quick, polished = self._root_check(main, hint)
             phases.append(self._phase("root_check", quick))
+            if polished is not None:
+                phases.append(polished.phase)
             reason = quick.termination.reason
-            if reason == mathopt.TerminationReason.OPTIMAL or reason in INFEASIBLE:
+            if reason in INFEASIBLE:
                 return quick
-            if reason in FEASIBLE and quick.has_primal_feasible_solution():
+            if polished is not None and self._improves(main, quick, polished.objective):
+                self._polished = polished
+            if reason == mathopt.TerminationReason.OPTIMAL:
+                return quick
+            if self._polished is not None:
+                hint = _hint_of(main.vars, polished.modules, polished.support)
+            elif reason in FEASIBLE and quick.has_primal_feasible_solution():
                 hint = _hint_from(quick, main.vars)
+            self._polished = None  # the full search starts from it and may do better
             limit = max(limit - (time.perf_counter() - started), 1.0)
         res = solve_built(main, opts, hint=hint, time_limit_s=limit)
         phases.append(self._phase("target", res))
+        self._polish_after(main, res, phases)
         return res
 
-    def _polish(
-        self, main: Built, res: mathopt.SolveResult, phases: list[dict[str, Any]], spent: float
+    def _polish_after(
+        self, main: Built, res: mathopt.SolveResult, phases: list[dict[str, Any]]
     ) -> None:
-        """With ``polish`` on and a gap above 0, look for a better allocation within it
-        (planner.model.polish); keep it, and the tighter bound, only if it improves."""
-        from planner.model.polish import polish
-
+        """Without a start to polish beside the root check (no greedy allocation), polish the
+        solver's allocation afterwards, when it stopped at the gap short of proven optimal."""
         opts = self.options
         if not (opts.polish and opts.relative_gap > 0 and opts.backend == "highs"):
             return
         if res.termination.reason not in FEASIBLE or not res.has_primal_feasible_solution():
             return
-        values = res.variable_values()
-        incumbent = {p for p, used in main.vars.used.items() if values[used] > 0.5}
-        done = polish(main, opts, _hint_from(res, main.vars), incumbent, opts.time_limit_s - spent)
-        if done is None:
+        bounds = res.termination.objective_bounds
+        if abs(bounds.primal_bound - bounds.dual_bound) <= 1e-9 * max(1.0, abs(bounds.dual_bound)):
             return
-        phases.append({**self._phase("polish", done.result), "plots_kept": done.kept})
-        better = (
-            done.result.has_primal_feasible_solution()
-            and (done.result.objective_value() - res.objective_value())
-            * (1 if main.model.objective.is_maximize else -1)
-            > 1e-9
-        )
-        bound = float(res.termination.objective_bounds.dual_bound)
-        if done.lp_bound is not None and math.isfinite(done.lp_bound):
-            tighter = min if main.model.objective.is_maximize else max
-            bound = tighter(bound, done.lp_bound)
-        self._polished = (done.result if better else res, bound)
+        values = res.variable_values()
+        start = {p for p, used in main.vars.used.items() if values[used] > 0.5}
+        pool, future = start_polish(main, _hint_from(res, main.vars), start, opts.time_limit_s)
+        try:
+            polished = future.result()
+        finally:
+            pool.shutdown(wait=True)
+        if polished is not None:
+            phases.append(polished.phase)
+            if self._improves(main, res, polished.objective):
+                self._polished = polished
+
+    def _root_check(
+        self, main: Built, hint: dict[mathopt.Variable, float]
+    ) -> tuple[mathopt.SolveResult, Polished | None]:
+        """The root check, with the polish beside it on the other core when it is on."""
+        opts = self.options
+        if not opts.polish:
+            return solve_built(main, opts, hint=hint, root_only=True), None
+        start = {p for p, used in main.vars.used.items() if hint.get(used, 0.0) > 0.5}
+        pool, future = start_polish(main, hint, start, opts.time_limit_s)
+        try:
+            quick = solve_built(main, opts, hint=hint, root_only=True)
+            return quick, future.result()
+        finally:
+            pool.shutdown(wait=True)
+
+    @staticmethod
+    def _improves(main: Built, res: mathopt.SolveResult, objective: float) -> bool:
+        if not res.has_primal_feasible_solution():
+            return True
+        sense = 1.0 if main.model.objective.is_maximize else -1.0
+        return sense * (objective - res.objective_value()) > 1e-9
 
     def _usable_hint(
         self, hint: dict[str, tuple[int, int]] | None
@@ -550,7 +592,7 @@ class AllocationModel:
         support = np.zeros(n, dtype=int)
         polished = self._polished if built.mode == "target" else None
         if status != "INFEASIBLE":
-            h, s = _values(polished[0] if polished else res, built.vars)
+            h, s = (polished.modules, polished.support) if polished else _values(res, built.vars)
             for p, k in h.items():
                 homes[p] = k * inst.module
             for p, value in s.items():
@@ -565,8 +607,6 @@ class AllocationModel:
             status == "SHORTFALL" and built.mode == "fixed_total"
         ):
             bound = float(res.termination.objective_bounds.dual_bound)
-            if polished is not None and polished[1] is not None:
-                bound = polished[1]
             if not math.isfinite(bound):
                 bound = None
         gap = None
