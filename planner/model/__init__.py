@@ -460,7 +460,9 @@ class AllocationModel:
             return
         values = res.variable_values()
         start = {p for p, used in main.vars.used.items() if values[used] > 0.5}
-        pool, future = start_polish(main, _hint_from(res, main.vars), start, opts.time_limit_s)
+        pool, future = start_polish(
+            self.inst, main, _hint_from(res, main.vars), start, opts.time_limit_s
+        )
         try:
             polished = future.result()
         finally:
@@ -478,7 +480,7 @@ class AllocationModel:
         if not opts.polish:
             return solve_built(main, opts, hint=hint, root_only=True), None
         start = {p for p, used in main.vars.used.items() if hint.get(used, 0.0) > 0.5}
-        pool, future = start_polish(main, hint, start, opts.time_limit_s)
+        pool, future = start_polish(self.inst, main, hint, start, opts.time_limit_s)
         try:
             quick = solve_built(main, opts, hint=hint, root_only=True)
             return quick, future.result()

@@ -6,12 +6,13 @@ is often the greedy start itself (0.04 to 0.07% below the optimum on the nationa
 Polishing runs beside it, in a thread, on a copy of the model:
 
 1. the LP relaxation with support homes allowed only on the start's plots (the care
-   assignment columns of all other plots drop out, so it solves in a fraction of the full
+   assignment columns of all other plots are left out, so it solves in a fraction of the full
    LP's time); it only guides the search, it bounds nothing;
 2. keep the plots this LP opens, the plots the start uses and agreed projects, then the unused
    plots nearest to entering (the best LP reduced cost of a full project there), until
    ``FACTOR`` times as many are kept;
-3. close every other plot and solve that much smaller MIP to optimality from the start.
+3. leave every other plot out (its columns are dropped from a copy of the model, which is the
+   same as fixing them at 0) and solve that much smaller MIP to optimality from the start.
 
 Every allocation of the restricted MIP is one of the full model, so the result stays feasible,
 and the proven bound stays the root check's. It is a heuristic: the restricted MIP need not
@@ -30,6 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from ortools.math_opt.python import mathopt
 
 log = logging.getLogger(__name__)
@@ -60,35 +62,101 @@ def _exact(seconds: float) -> mathopt.SolveParameters:
     return params
 
 
-def _guide(model: mathopt.Model, v: Any, start: set[int], seconds: float) -> mathopt.SolveResult:
+@dataclass
+class _Columns:
+    """The model's variable ids with the plot each belongs to (-1: none) and whether it is a
+    support or care assignment column, to cut copies of the model down to some plots."""
+
+    ids: np.ndarray
+    plot: np.ndarray
+    care: np.ndarray
+
+    @classmethod
+    def of(cls, proto: Any, inst: Any, v: Any) -> _Columns:
+        ids = np.asarray(proto.variables.ids, dtype=np.int64)
+        plot = np.full(len(ids), -1, dtype=np.int64)
+        care = np.zeros(len(ids), dtype=bool)
+
+        def mark(pairs: list[tuple[int, Any]], is_care: bool) -> None:
+            if not pairs:
+                return
+            where = np.searchsorted(ids, np.fromiter((x.id for _, x in pairs), dtype=np.int64))
+            plot[where] = [p for p, _ in pairs]
+            care[where] = is_care
+
+        mark(list(v.modules.items()), False)
+        mark(list(v.used.items()), False)
+        mark([(p, x) for (_, p), x in v.flow.items()], False)
+        mark(list(v.support.items()), True)
+        if v.assign:
+            rows = np.fromiter(v.assign, dtype=np.int64, count=len(v.assign))
+            plots = inst.model_pairs().loc[rows, "plot"].to_numpy(dtype=np.int64)
+            mark(list(zip(plots.tolist(), v.assign.values(), strict=True)), True)
+        return cls(ids, plot, care)
+
+
+def _without(proto: Any, drop: np.ndarray, ids: np.ndarray, *, relax: bool) -> Any:
+    """A copy of the model proto without the columns ``drop`` marks (fixed at 0: every such
+    column has lower bound 0); ``relax`` drops integrality too."""
+    out = type(proto)()
+    out.CopyFrom(proto)
+    keep = ~drop
+    variables = out.variables
+    lower = np.asarray(proto.variables.lower_bounds)[keep]
+    upper = np.asarray(proto.variables.upper_bounds)[keep]
+    integers = np.zeros(int(keep.sum()), dtype=bool)
+    if not relax:
+        integers = np.asarray(proto.variables.integers, dtype=bool)[keep]
+    names = list(proto.variables.names)
+    for field in ("ids", "lower_bounds", "upper_bounds", "integers", "names"):
+        variables.ClearField(field)
+    variables.ids.extend(ids[keep].tolist())
+    variables.lower_bounds.extend(lower.tolist())
+    variables.upper_bounds.extend(upper.tolist())
+    variables.integers.extend(integers.tolist())
+    if names:
+        variables.names.extend([n for n, k in zip(names, keep, strict=True) if k])
+    gone = set(ids[drop].tolist())
+    objective = out.objective.linear_coefficients
+    terms = [(i, c) for i, c in zip(objective.ids, objective.values, strict=True) if i not in gone]
+    objective.ClearField("ids")
+    objective.ClearField("values")
+    objective.ids.extend(i for i, _ in terms)
+    objective.values.extend(c for _, c in terms)
+    matrix = out.linear_constraint_matrix
+    columns = np.asarray(proto.linear_constraint_matrix.column_ids, dtype=np.int64)
+    entries = ~drop[np.searchsorted(ids, columns)]
+    rows = np.asarray(proto.linear_constraint_matrix.row_ids, dtype=np.int64)[entries]
+    coefficients = np.asarray(proto.linear_constraint_matrix.coefficients)[entries]
+    for field in ("row_ids", "column_ids", "coefficients"):
+        matrix.ClearField(field)
+    matrix.row_ids.extend(rows.tolist())
+    matrix.column_ids.extend(columns[entries].tolist())
+    matrix.coefficients.extend(coefficients.tolist())
+    return out
+
+
+def _guide(
+    proto: Any, cols: _Columns, start: set[int], seconds: float
+) -> tuple[mathopt.Model, mathopt.SolveResult]:
     """The LP relaxation with support homes only on the start's plots (values and reduced costs
     of the plot variables read back, nothing else)."""
-    integer = [var for var in model.variables() if var.integer]
-    for var in integer:
-        var.integer = False
-    support = {p: model.get_variable(s.id) for p, s in v.support.items() if p not in start}
-    bounds = {p: s.upper_bound for p, s in support.items()}
-    for s in support.values():
-        s.upper_bound = 0.0
-    watch = {model.get_variable(x.id) for x in (*v.modules.values(), *v.used.values())}
+    off = cols.care & (cols.plot >= 0) & ~np.isin(cols.plot, list(start))
+    model = mathopt.Model.from_model_proto(_without(proto, off, cols.ids, relax=True))
+    watch = {x for x in model.variables() if cols.plot[np.searchsorted(cols.ids, x.id)] >= 0}
     params = _limit(seconds)
     params.lp_algorithm = mathopt.LPAlgorithm.DUAL_SIMPLEX
-    try:
-        return mathopt.solve(
-            model,
-            mathopt.SolverType.HIGHS,
-            params=params,
-            model_params=mathopt.ModelSolveParameters(
-                variable_values_filter=mathopt.SparseVectorFilter(filtered_items=watch),
-                reduced_costs_filter=mathopt.SparseVectorFilter(filtered_items=watch),
-                dual_values_filter=mathopt.SparseVectorFilter(filtered_items=set()),
-            ),
-        )
-    finally:
-        for var in integer:
-            var.integer = True
-        for p, s in support.items():
-            s.upper_bound = bounds[p]
+    result = mathopt.solve(
+        model,
+        mathopt.SolverType.HIGHS,
+        params=params,
+        model_params=mathopt.ModelSolveParameters(
+            variable_values_filter=mathopt.SparseVectorFilter(filtered_items=watch),
+            reduced_costs_filter=mathopt.SparseVectorFilter(filtered_items=watch),
+            dual_values_filter=mathopt.SparseVectorFilter(filtered_items=set()),
+        ),
+    )
+    return model, result
 
 
 def keep_plots(
@@ -116,6 +184,7 @@ def keep_plots(
 
 def _run(
     proto: Any,
+    cols: _Columns,
     v: Any,
     hint: dict[int, float],
     start: set[int],
@@ -123,16 +192,15 @@ def _run(
     seconds: float,
 ) -> Polished | None:
     started = time.perf_counter()
-    model = mathopt.Model.from_model_proto(proto)  # same ids as the original model
-    lp = _guide(model, v, start, seconds)
+    guide, lp = _guide(proto, cols, start, seconds)
     if lp.termination.reason != mathopt.TerminationReason.OPTIMAL:
         log.info("polish: guiding LP ended %s; skipped", lp.termination.reason.name)
         return None
-    keep = keep_plots(model, v, lp, start, maximize)
-    for p, used in v.used.items():
-        if p not in keep:
-            model.get_variable(used.id).upper_bound = 0.0
-    watch = {model.get_variable(x.id) for x in (*v.modules.values(), *v.support.values())}
+    keep = keep_plots(guide, v, lp, start, maximize)
+    out = (cols.plot >= 0) & ~np.isin(cols.plot, list(keep))
+    model = mathopt.Model.from_model_proto(_without(proto, out, cols.ids, relax=False))
+    present = {x.id: x for x in model.variables()}
+    watch = {present[x.id] for x in (*v.modules.values(), *v.support.values()) if x.id in present}
     res = mathopt.solve(
         model,
         mathopt.SolverType.HIGHS,
@@ -141,7 +209,7 @@ def _run(
             variable_values_filter=mathopt.SparseVectorFilter(filtered_items=watch),
             solution_hints=[
                 mathopt.SolutionHint(
-                    variable_values={model.get_variable(i): x for i, x in hint.items()}
+                    variable_values={present[i]: x for i, x in hint.items() if i in present}
                 )
             ],
         ),
@@ -149,17 +217,22 @@ def _run(
     if not res.has_primal_feasible_solution():
         return None
     values = res.variable_values()
+
+    def read(x: mathopt.Variable) -> int:
+        return round(values[present[x.id]]) if x.id in present else 0
+
     bounds = res.termination.objective_bounds
+    seconds_taken = time.perf_counter() - started
     return Polished(
-        modules={p: round(values[model.get_variable(k.id)]) for p, k in v.modules.items()},
-        support={p: round(values[model.get_variable(s.id)]) for p, s in v.support.items()},
+        modules={p: read(k) for p, k in v.modules.items()},
+        support={p: read(s) for p, s in v.support.items()},
         objective=res.objective_value(),
         kept=len(keep),
-        seconds=time.perf_counter() - started,
+        seconds=seconds_taken,
         phase={
             "phase": "polish",
             "termination": res.termination.reason.name,
-            "seconds": round(time.perf_counter() - started, 3),
+            "seconds": round(seconds_taken, 3),
             "primal_bound": bounds.primal_bound,
             "dual_bound": bounds.dual_bound,
             "plots_kept": len(keep),
@@ -168,11 +241,12 @@ def _run(
 
 
 def start_polish(
-    built: Any, hint: dict[mathopt.Variable, float], start: set[int], seconds: float
+    inst: Any, built: Any, hint: dict[mathopt.Variable, float], start: set[int], seconds: float
 ) -> tuple[ThreadPoolExecutor, Future[Polished | None]]:
     """Start polishing in a thread; the model is copied here, before the caller solves it."""
     proto = built.model.export_model()
+    cols = _Columns.of(proto, inst, built.vars)
     maximize = built.model.objective.is_maximize
     by_id = {var.id: value for var, value in hint.items()}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flexplan-polish")
-    return pool, pool.submit(_run, proto, built.vars, by_id, start, maximize, seconds)
+    return pool, pool.submit(_run, proto, cols, built.vars, by_id, start, maximize, seconds)
