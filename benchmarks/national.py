@@ -742,6 +742,22 @@ def _without_plot(scenario: Path, plot_id: str, folder: Path) -> Path:
     return folder / "scenario.yaml"
 
 
+def _with_plot(scenario: Path, plot_id: str, folder: Path) -> tuple[Path, str]:
+    """A copy of the instance folder with one plot added: ``plot_id`` copied 300 m east under a
+    new id (as when a corporation proposes one more site next to a good one)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(scenario.parent, folder)
+    plots = pyogrio.read_dataframe(folder / "plots.gpkg")
+    copy = plots[plots["plot_id"] == plot_id].copy()
+    new_id = f"{plot_id}-NEW"
+    copy["plot_id"] = new_id
+    copy["geometry"] = copy.geometry.translate(xoff=300.0)
+    plots = pd.concat([plots, copy], ignore_index=True)
+    (folder / "plots.gpkg").unlink()
+    pyogrio.write_dataframe(plots, folder / "plots.gpkg", layer="plots", driver="GPKG")
+    return folder / "scenario.yaml", new_id
+
+
 def cmd_rerun(args: argparse.Namespace) -> int:
     scenario = cached_instance(args.plots, args.seed, args.cache)
     runs = args.cache / "runs"
@@ -750,7 +766,9 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     print(f"first run: {first['wall_seconds']:.1f} s, {first['status']}, gap {_gap(first)}")
     plot_id = _removed_plot(first_dir)
     removed = _without_plot(scenario, plot_id, args.cache / f"plots{args.plots}-minus-one")
+    added, new_id = _with_plot(scenario, plot_id, args.cache / f"plots{args.plots}-plus-one")
     changes = [
+        (f"plot {new_id} added", added, []),
         (f"plot {plot_id} removed", removed, []),
         ("support.reach_m.huisarts 1500 -> 1400", scenario, ["support.reach_m.huisarts=1400"]),
     ]
