@@ -391,6 +391,16 @@ class _Greedy:
                 return a
         return 0
 
+    def place_seed(self, seed: dict[int, int]) -> None:
+        """An earlier allocation's homes (plot index -> homes), best plots first, each as far as
+        the rules allow here: what a re-run after a small change starts from."""
+        for p in self.order:
+            want = int(seed.get(p, 0))
+            if want > 0 and not self.fixed[p]:
+                h = self._best(p, upto=want)
+                if h > self.s.homes[p]:
+                    self._set_homes(p, h)
+
     def fill_region_minimums(self) -> None:
         """Each region up to its minimum with its best plots (not beyond what it needs)."""
         for r in np.flatnonzero(self.region_min > 0).tolist():
@@ -494,12 +504,14 @@ class _Greedy:
         return pd.DataFrame(rows, columns=["region_id", "plot", "homes", "cost_per_home"])
 
 
-def _run(g: _Greedy) -> bool:
+def _run(g: _Greedy, seed: dict[int, int] | None = None) -> bool:
     """All phases in order; False when the greedy found no allocation that keeps every rule."""
     if not g.place_fixed():
         return False
     if not g.serve_demand():
         g.limit = g.target - 1  # unserved demand is only allowed in a SHORTFALL
+    if seed:
+        g.place_seed(seed)
     g.fill_region_minimums()
     g.fill_target()
     g.repair_remainder()
@@ -508,16 +520,18 @@ def _run(g: _Greedy) -> bool:
     return g.valid_so_far()
 
 
-def greedy_allocation(inst: Instance) -> Result:
+def greedy_allocation(inst: Instance, seed: dict[int, int] | None = None) -> Result:
     """Best suitability (or lowest cost per home) first, every rule kept at every step.
 
+    ``seed`` (plot index -> homes) is an earlier allocation to place first, as far as the rules
+    allow, before the usual passes complete it (a re-run's repaired warm start).
     Returns status FEASIBLE at the target, SHORTFALL with as many homes as the greedy placed,
     or INFEASIBLE (nothing placed) when it cannot even keep the fixed projects, region minimums
     and support share. No bound: ``best_bound`` and ``gap`` are None.
     """
     started = time.perf_counter()
     g = _Greedy(inst)
-    ok = _run(g)
+    ok = _run(g, seed)
     target = g.target
     explanation: list[str] = []
     if not ok:

@@ -497,32 +497,41 @@ class AllocationModel:
     def _usable_hint(
         self, hint: dict[str, tuple[int, int]] | None
     ) -> dict[str, tuple[int, int]] | None:
-        """A previous allocation, if it still places exactly the target on eligible plots here.
+        """A previous allocation as the start, repaired where the change broke it.
 
-        After a plot is removed or made ineligible the old allocation misses homes; the solver
-        would discard it, so the greedy start serves better then.
+        If it still places exactly the target on eligible plots here it is used as it is (the
+        solver checks the rest). Otherwise (a plot removed or made ineligible, a rule
+        tightened) the greedy places it first, as far as the rules allow, and completes it, so
+        a re-run still starts from, and stays close to, the earlier plan.
         """
         if not hint:
             return None
         plots = self.inst.plots
         eligible = dict(zip(plots["plot_id"].astype(str), plots["eligible"], strict=True))
         placed = sum(h for pid, (h, _) in hint.items() if eligible.get(pid, False))
-        if placed != self.inst.scenario.target_homes:
-            log.info(
-                "warm start: the earlier allocation places %d of %d homes here; not used",
-                placed,
-                self.inst.scenario.target_homes,
-            )
-            return None
-        return hint
+        if placed == self.inst.scenario.target_homes:
+            return hint
+        index = {pid: p for p, pid in enumerate(plots["plot_id"].astype(str))}
+        seed = {index[pid]: h for pid, (h, _) in hint.items() if pid in index and h > 0}
+        repaired = self._greedy_start(seed=seed, always=True)
+        log.info(
+            "warm start: the earlier allocation places %d of %d homes here; %s",
+            placed,
+            self.inst.scenario.target_homes,
+            "completed by the greedy" if repaired else "the greedy could not complete it",
+        )
+        return repaired
 
-    def _greedy_start(self) -> dict[str, tuple[int, int]] | None:
-        """The greedy heuristic's allocation as a starting point (when warm_start is greedy)."""
-        if self.options.warm_start != "greedy":
+    def _greedy_start(
+        self, seed: dict[int, int] | None = None, *, always: bool = False
+    ) -> dict[str, tuple[int, int]] | None:
+        """The greedy heuristic's allocation as a starting point (when warm_start is greedy, or
+        ``always`` for repairing an earlier allocation ``seed``)."""
+        if self.options.warm_start != "greedy" and not always:
             return None
         from planner.greedy import greedy_allocation
 
-        greedy = greedy_allocation(self.inst)
+        greedy = greedy_allocation(self.inst, seed=seed)
         if greedy.status not in ("FEASIBLE", "OPTIMAL"):
             return None
         ids = self.inst.plots["plot_id"].to_numpy()
