@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import math
 import platform
 import time
 from collections.abc import Callable
@@ -218,11 +219,23 @@ def run_scenario(
     lap("check")
     kpis = compute_kpis(inst, result)
     manifest = build_manifest(scenario, seconds)
+    manifest["solver_phases"] = _plain_phases(result.phases)  # how the allocation was found
     say("writing results")
     out = write_run(
         Path(out_dir), inst=inst, result=result, kpis=kpis, reasons=reasons, manifest=manifest
     )
     return RunOutcome(out_dir=out, kpis=kpis, stage_seconds=manifest["stage_seconds"])
+
+
+def _plain_phases(phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The solver's phases for the manifest; an infinite bound (none found) becomes null."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+    return [{key: plain(value) for key, value in phase.items()} for phase in phases]
 
 
 def _run_phased(

@@ -294,7 +294,14 @@ class SolverOptions(_Strict):
     relative_gap: float = Field(
         default=0.0, ge=0, description="Stop when the proven relative gap is at most this."
     )
-    workers: int = Field(default=2, ge=1, description="Solver threads (CP-SAT; HiGHS ignores).")
+    workers: int = Field(
+        default=2,
+        ge=1,
+        description=(
+            "Solver threads: CP-SAT's workers; with HiGHS, 2 or more lets the polish run beside "
+            "the root check, 1 runs it afterwards."
+        ),
+    )
     seed: int = Field(default=1, ge=0, description="Random seed; same seed, same allocation.")
     warm_start: Literal["greedy", "none"] = Field(
         default="greedy",

@@ -59,6 +59,8 @@ def test_run_writes_a_valid_run_folder(world: Path, tmp_path: Path) -> None:
         "write",
     }
     assert len(manifest["inputs"]["plots"]["sha256"]) == 64
+    phases = manifest["solver_phases"]
+    assert phases and all(p["termination"] in ("OPTIMAL", "FEASIBLE") for p in phases)
     plots = gpd.read_file(out / "allocation.gpkg", layer="plots")
     assert plots.crs.to_epsg() == 28992
     excluded = plots.set_index("plot_id").loc["P22"]

@@ -80,3 +80,21 @@ def test_it_is_on_by_default_and_scenario_files_switch_it_off(tmp_path: Path) ->
     assert scenario.solver.polish is False
     inst = build_instance(load_layers(scenario), scenario)
     assert SolveOptions.from_scenario(inst).polish is False
+
+
+def test_one_worker_polishes_after_the_root_check_to_the_same_allocation(inst: Instance) -> None:
+    # 200 plots seed 3 has no greedy start (no root check); 400 plots seed 5 does (measured).
+    path = national.generate(400, Path(inst.scenario.base_dir).parent / "w", seed=5)
+    scenario = load_scenario(path)
+    other = build_instance(load_layers(scenario), scenario)
+    runs = [
+        AllocationModel(
+            other, SolveOptions.from_scenario(other, relative_gap=GAP, workers=workers)
+        ).solve()
+        for workers in (1, 2)
+    ]
+    for run in runs:
+        assert [p["phase"] for p in run.phases] == ["root_check", "polish"]
+        assert verify(other, run) == []
+    assert (runs[0].homes == runs[1].homes).all()
+    assert (runs[0].support == runs[1].support).all()

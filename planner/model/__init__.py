@@ -480,9 +480,12 @@ class AllocationModel:
         if not opts.polish:
             return solve_built(main, opts, hint=hint, root_only=True), None
         start = {p for p, used in main.vars.used.items() if hint.get(used, 0.0) > 0.5}
+        if opts.workers <= 1:  # one thread asked for: polish after the root check
+            quick = solve_built(main, opts, hint=hint, root_only=True)
         pool, future = start_polish(self.inst, main, hint, start, opts.time_limit_s)
         try:
-            quick = solve_built(main, opts, hint=hint, root_only=True)
+            if opts.workers > 1:
+                quick = solve_built(main, opts, hint=hint, root_only=True)
             return quick, future.result()
         finally:
             pool.shutdown(wait=True)
