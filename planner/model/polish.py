@@ -234,7 +234,8 @@ def _run(
             "termination": res.termination.reason.name,
             "seconds": round(seconds_taken, 3),
             "primal_bound": bounds.primal_bound,
-            "dual_bound": bounds.dual_bound,
+            # the restricted MIP's own bound, not a bound on the full model
+            "restricted_bound": bounds.dual_bound,
             "plots_kept": len(keep),
         },
     )
