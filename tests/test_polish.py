@@ -98,3 +98,19 @@ def test_one_worker_polishes_after_the_root_check_to_the_same_allocation(inst: I
         assert verify(other, run) == []
     assert (runs[0].homes == runs[1].homes).all()
     assert (runs[0].support == runs[1].support).all()
+
+
+def test_a_failing_polish_leaves_the_solve_standing(
+    inst: Instance, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import planner.model.polish as polish_module
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("HiGHS went away")
+
+    monkeypatch.setattr(polish_module, "_run", broken)
+    result = _solve(inst, gap=GAP, polish=True)
+    assert result.status == "OPTIMAL"
+    assert verify(inst, result) == []
+    assert "polish" not in [p["phase"] for p in result.phases]
+    assert "polish failed" in caplog.text and "HiGHS went away" in caplog.text

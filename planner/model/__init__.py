@@ -30,6 +30,7 @@ import datetime as dt
 import logging
 import math
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -355,6 +356,16 @@ def total_cost(inst: Instance, homes: np.ndarray, flows: pd.DataFrame) -> float:
     return cost
 
 
+def _outcome(future: Future[Polished | None]) -> Polished | None:
+    """The polish's result; a polish that fails is only logged: it is an extra, and the solve
+    it runs beside stands on its own."""
+    try:
+        return future.result()
+    except (ValueError, RuntimeError, SolverError) as exc:
+        log.warning("polish failed, the allocation is kept as solved: %s", exc)
+        return None
+
+
 def _status_name(reason: mathopt.TerminationReason) -> str:
     return "OPTIMAL" if reason == mathopt.TerminationReason.OPTIMAL else "FEASIBLE"
 
@@ -464,7 +475,7 @@ class AllocationModel:
             self.inst, main, _hint_from(res, main.vars), start, opts.time_limit_s
         )
         try:
-            polished = future.result()
+            polished = _outcome(future)
         finally:
             pool.shutdown(wait=True)
         if polished is not None:
@@ -486,7 +497,7 @@ class AllocationModel:
         try:
             if opts.workers > 1:
                 quick = solve_built(main, opts, hint=hint, root_only=True)
-            return quick, future.result()
+            return quick, _outcome(future)
         finally:
             pool.shutdown(wait=True)
 
