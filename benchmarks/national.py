@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -731,31 +731,35 @@ def _removed_plot(run_dir: Path) -> str:
     return str(table["plot_id"].iloc[0])
 
 
-def _without_plot(scenario: Path, plot_id: str, folder: Path) -> Path:
-    """A copy of the instance folder with one plot removed from plots.gpkg."""
+def _edited_copy(
+    scenario: Path, folder: Path, edit: Callable[[gpd.GeoDataFrame], gpd.GeoDataFrame]
+) -> Path:
+    """A copy of the instance folder with plots.gpkg changed by ``edit``; its scenario path."""
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(scenario.parent, folder)
-    plots = pyogrio.read_dataframe(folder / "plots.gpkg")
-    plots = plots[plots["plot_id"] != plot_id]
+    plots = edit(pyogrio.read_dataframe(folder / "plots.gpkg"))
     (folder / "plots.gpkg").unlink()
     pyogrio.write_dataframe(plots, folder / "plots.gpkg", layer="plots", driver="GPKG")
     return folder / "scenario.yaml"
 
 
+def _without_plot(scenario: Path, plot_id: str, folder: Path) -> Path:
+    """A copy of the instance folder with one plot removed from plots.gpkg."""
+    return _edited_copy(scenario, folder, lambda plots: plots[plots["plot_id"] != plot_id])
+
+
 def _with_plot(scenario: Path, plot_id: str, folder: Path) -> tuple[Path, str]:
     """A copy of the instance folder with one plot added: ``plot_id`` copied 300 m east under a
     new id (as when a corporation proposes one more site next to a good one)."""
-    shutil.rmtree(folder, ignore_errors=True)
-    shutil.copytree(scenario.parent, folder)
-    plots = pyogrio.read_dataframe(folder / "plots.gpkg")
-    copy = plots[plots["plot_id"] == plot_id].copy()
     new_id = f"{plot_id}-NEW"
-    copy["plot_id"] = new_id
-    copy["geometry"] = copy.geometry.translate(xoff=300.0)
-    plots = pd.concat([plots, copy], ignore_index=True)
-    (folder / "plots.gpkg").unlink()
-    pyogrio.write_dataframe(plots, folder / "plots.gpkg", layer="plots", driver="GPKG")
-    return folder / "scenario.yaml", new_id
+
+    def add(plots: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        copy = plots[plots["plot_id"] == plot_id].copy()
+        copy["plot_id"] = new_id
+        copy["geometry"] = copy.geometry.translate(xoff=300.0)
+        return pd.concat([plots, copy], ignore_index=True)
+
+    return _edited_copy(scenario, folder, add), new_id
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:

@@ -568,6 +568,14 @@ def rows_for(case: Case, outcomes: Sequence[Outcome]) -> list[list[object]]:
     ]
 
 
+def _versus(outcome: Outcome, best: Outcome, sign: float) -> str:
+    """'at least as good as' or 'WORSE than' the best peer, with the relative difference."""
+    assert outcome.objective is not None and best.objective is not None
+    delta = sign * (outcome.objective - best.objective) / max(abs(best.objective), EPS)
+    word = "at least as good as" if delta >= -SAME else "WORSE than"
+    return f"{word} the best peer ({best.solver}, {delta:+.4%})"
+
+
 def verdict(case: Case, outcomes: Sequence[Outcome]) -> str:
     """Is the default at least as good as every peer, and how much faster than PuLP+CBC?"""
     by = {o.solver: o for o in outcomes}
@@ -578,22 +586,18 @@ def verdict(case: Case, outcomes: Sequence[Outcome]) -> str:
     plain = by.get(UNPOLISHED)
     peers = [o for o in outcomes if o not in (default, plain) and o.objective is not None]
     best = max(peers, key=lambda o: sign * o.objective, default=None)  # type: ignore[operator]
+    pulp_run = by.get("pulp-cbc")
+    if pulp_run is not None and pulp_run.objective is None:
+        pulp_run = None
     text = f"{case.label}: default {default.objective:,.3f}"
     if best is not None:
-        assert best.objective is not None
-        delta = sign * (default.objective - best.objective) / max(abs(best.objective), EPS)
-        word = "at least as good as" if delta >= -SAME else "WORSE than"
-        text += f", {word} the best peer ({best.solver}, {delta:+.4%})"
-    pulp_run = by.get("pulp-cbc")
-    if pulp_run is not None and pulp_run.objective is not None:
+        text += f", {_versus(default, best, sign)}"
+    if pulp_run is not None:
         text += f"; {pulp_run.seconds / default.seconds:.1f}x faster than PuLP+CBC"
     if plain is not None and plain.objective is not None and best is not None:
-        assert best.objective is not None
-        delta = sign * (plain.objective - best.objective) / max(abs(best.objective), EPS)
-        word = "at least as good as" if delta >= -SAME else "WORSE than"
-        text += f". Without polish {plain.objective:,.3f} in {plain.seconds:.2f} s, {word}"
-        text += " the best peer"
-        if pulp_run is not None and pulp_run.objective is not None:
+        text += f". Without polish {plain.objective:,.3f} in {plain.seconds:.2f} s, "
+        text += _versus(plain, best, sign)
+        if pulp_run is not None:
             text += f", {pulp_run.seconds / plain.seconds:.1f}x faster than PuLP+CBC"
     return text
 

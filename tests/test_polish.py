@@ -82,9 +82,9 @@ def test_it_is_on_by_default_and_scenario_files_switch_it_off(tmp_path: Path) ->
     assert SolveOptions.from_scenario(inst).polish is False
 
 
-def test_one_worker_polishes_after_the_root_check_to_the_same_allocation(inst: Instance) -> None:
+def test_one_worker_polishes_after_the_root_check_to_the_same_allocation(tmp_path: Path) -> None:
     # 200 plots seed 3 has no greedy start (no root check); 400 plots seed 5 does (measured).
-    path = national.generate(400, Path(inst.scenario.base_dir).parent / "w", seed=5)
+    path = national.generate(400, tmp_path / "w", seed=5)
     scenario = load_scenario(path)
     other = build_instance(load_layers(scenario), scenario)
     runs = [

@@ -35,6 +35,20 @@ ACTION_WORDS = {
 }
 
 
+def _password_pair(label: Any) -> tuple[PasswordField, PasswordField]:
+    """A password field and its repetition, as both user forms ask for them."""
+    password = PasswordField(
+        label,
+        validators=[InputRequired(), Length(max=1024)],
+        description=_l("At least 10 characters."),
+    )
+    confirm = PasswordField(
+        _l("Repeat password"),
+        validators=[InputRequired(), EqualTo("password", message=_l("The passwords differ."))],
+    )
+    return password, confirm
+
+
 class AddUserForm(FlaskForm):
     name = StringField(
         _l("User name"),
@@ -55,28 +69,12 @@ class AddUserForm(FlaskForm):
         validators=[Optional(), Length(max=200)],
         description=_l("Required for corporation users; leave empty for planners and admins."),
     )
-    password = PasswordField(
-        _l("Password"),
-        validators=[InputRequired(), Length(max=1024)],
-        description=_l("At least 10 characters."),
-    )
-    confirm = PasswordField(
-        _l("Repeat password"),
-        validators=[InputRequired(), EqualTo("password", message=_l("The passwords differ."))],
-    )
+    password, confirm = _password_pair(_l("Password"))
     submit = SubmitField(_l("Add user"))
 
 
 class PasswordForm(FlaskForm):
-    password = PasswordField(
-        _l("New password"),
-        validators=[InputRequired(), Length(max=1024)],
-        description=_l("At least 10 characters."),
-    )
-    confirm = PasswordField(
-        _l("Repeat password"),
-        validators=[InputRequired(), EqualTo("password", message=_l("The passwords differ."))],
-    )
+    password, confirm = _password_pair(_l("New password"))
     submit = SubmitField(_l("Set password"))
 
 

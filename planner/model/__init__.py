@@ -30,7 +30,6 @@ import datetime as dt
 import logging
 import math
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +41,7 @@ from planner.errors import SolverError
 from planner.instance import Instance
 from planner.model import objective
 from planner.model.constraints import budget, capacity, care, groups, mix, regions
-from planner.model.polish import Polished, start_polish
+from planner.model.polish import Polished, polish_allocation
 from planner.model.variables import PlotVars, create_variables
 from planner.result import Result
 
@@ -189,19 +188,6 @@ def hint_for(
         if p in v.support:
             s = v.support[p]
             hint[s] = float(min(max(support, 0), s.upper_bound))
-    return hint
-
-
-def _hint_of(
-    v: PlotVars, modules: dict[int, int], support: dict[int, int]
-) -> dict[mathopt.Variable, float]:
-    """MathOpt hint values from modules and support homes per plot."""
-    hint: dict[mathopt.Variable, float] = {}
-    for p, k in v.modules.items():
-        hint[k] = float(modules.get(p, 0))
-        hint[v.used[p]] = 1.0 if modules.get(p, 0) > 0 else 0.0
-    for p, s in v.support.items():
-        hint[s] = float(support.get(p, 0))
     return hint
 
 
@@ -356,16 +342,6 @@ def total_cost(inst: Instance, homes: np.ndarray, flows: pd.DataFrame) -> float:
     return cost
 
 
-def _outcome(future: Future[Polished | None]) -> Polished | None:
-    """The polish's result; a polish that fails is only logged: it is an extra, and the solve
-    it runs beside stands on its own."""
-    try:
-        return future.result()
-    except (ValueError, RuntimeError, SolverError) as exc:
-        log.warning("polish failed, the allocation is kept as solved: %s", exc)
-        return None
-
-
 def _status_name(reason: mathopt.TerminationReason) -> str:
     return "OPTIMAL" if reason == mathopt.TerminationReason.OPTIMAL else "FEASIBLE"
 
@@ -441,72 +417,84 @@ class AllocationModel:
             reason = quick.termination.reason
             if reason in INFEASIBLE:
                 return quick
-            if polished is not None and self._improves(main, quick, polished.objective):
-                self._polished = polished
+            better = self._better(main, quick, polished)
             if reason == mathopt.TerminationReason.OPTIMAL:
+                self._polished = better
                 return quick
-            if self._polished is not None:
-                hint = _hint_of(main.vars, polished.modules, polished.support)
+            # the full search starts from the best allocation so far
+            if better is not None:
+                hint = hint_for(self.inst, main.vars, self._by_plot_id(better))
             elif reason in FEASIBLE and quick.has_primal_feasible_solution():
                 hint = _hint_from(quick, main.vars)
-            self._polished = None  # the full search starts from it and may do better
             limit = max(limit - (time.perf_counter() - started), 1.0)
         res = solve_built(main, opts, hint=hint, time_limit_s=limit)
         phases.append(self._phase("target", res))
-        self._polish_after(main, res, phases)
+        if self._polishes and self._short_of_proven(res):
+            # no start to polish beside the root check (no greedy allocation): polish afterwards
+            values = res.variable_values()
+            start = {p for p, used in main.vars.used.items() if values[used] > 0.5}
+            _, polished = polish_allocation(
+                self.inst, main, _hint_from(res, main.vars), start, limit
+            )
+            if polished is not None:
+                phases.append(polished.phase)
+            self._polished = self._better(main, res, polished)
         return res
 
-    def _polish_after(
-        self, main: Built, res: mathopt.SolveResult, phases: list[dict[str, Any]]
-    ) -> None:
-        """Without a start to polish beside the root check (no greedy allocation), polish the
-        solver's allocation afterwards, when it stopped at the gap short of proven optimal."""
+    @property
+    def _polishes(self) -> bool:
         opts = self.options
-        if not (opts.polish and opts.relative_gap > 0 and opts.backend == "highs"):
-            return
+        return opts.polish and opts.relative_gap > 0 and opts.backend == "highs"
+
+    @staticmethod
+    def _short_of_proven(res: mathopt.SolveResult) -> bool:
+        """An allocation found, but stopped at the gap rather than proven optimal."""
         if res.termination.reason not in FEASIBLE or not res.has_primal_feasible_solution():
-            return
+            return False
         bounds = res.termination.objective_bounds
-        if abs(bounds.primal_bound - bounds.dual_bound) <= 1e-9 * max(1.0, abs(bounds.dual_bound)):
-            return
-        values = res.variable_values()
-        start = {p for p, used in main.vars.used.items() if values[used] > 0.5}
-        pool, future = start_polish(
-            self.inst, main, _hint_from(res, main.vars), start, opts.time_limit_s
+        return abs(bounds.primal_bound - bounds.dual_bound) > 1e-9 * max(
+            1.0, abs(bounds.dual_bound)
         )
-        try:
-            polished = _outcome(future)
-        finally:
-            pool.shutdown(wait=True)
-        if polished is not None:
-            phases.append(polished.phase)
-            if self._improves(main, res, polished.objective):
-                self._polished = polished
 
     def _root_check(
         self, main: Built, hint: dict[mathopt.Variable, float]
     ) -> tuple[mathopt.SolveResult, Polished | None]:
-        """The root check, with the polish beside it on the other core when it is on."""
+        """The root check, with the polish beside it on the other core (or after it, with one
+        worker) when it is on."""
         opts = self.options
-        if not opts.polish:
-            return solve_built(main, opts, hint=hint, root_only=True), None
+
+        def check() -> mathopt.SolveResult:
+            return solve_built(main, opts, hint=hint, root_only=True)
+
+        if not self._polishes:
+            return check(), None
         start = {p for p, used in main.vars.used.items() if hint.get(used, 0.0) > 0.5}
-        if opts.workers <= 1:  # one thread asked for: polish after the root check
-            quick = solve_built(main, opts, hint=hint, root_only=True)
-        pool, future = start_polish(self.inst, main, hint, start, opts.time_limit_s)
-        try:
-            if opts.workers > 1:
-                quick = solve_built(main, opts, hint=hint, root_only=True)
-            return quick, _outcome(future)
-        finally:
-            pool.shutdown(wait=True)
+        if opts.workers <= 1:
+            quick = check()
+            return quick, polish_allocation(self.inst, main, hint, start, opts.time_limit_s)[1]
+        quick, polished = polish_allocation(
+            self.inst, main, hint, start, opts.time_limit_s, beside=check
+        )
+        assert quick is not None
+        return quick, polished
 
     @staticmethod
-    def _improves(main: Built, res: mathopt.SolveResult, objective: float) -> bool:
-        if not res.has_primal_feasible_solution():
-            return True
+    def _better(
+        main: Built, res: mathopt.SolveResult, polished: Polished | None
+    ) -> Polished | None:
+        """The polished allocation if it beats the solver's, else None."""
+        if polished is None or not res.has_primal_feasible_solution():
+            return polished
         sense = 1.0 if main.model.objective.is_maximize else -1.0
-        return sense * (objective - res.objective_value()) > 1e-9
+        return polished if sense * (polished.objective - res.objective_value()) > 1e-9 else None
+
+    def _by_plot_id(self, polished: Polished) -> dict[str, tuple[int, int]]:
+        ids = self.inst.plots["plot_id"].astype(str).to_numpy()
+        return {
+            ids[p]: (k * self.inst.module, polished.support.get(p, 0))
+            for p, k in polished.modules.items()
+            if k > 0
+        }
 
     def _usable_hint(
         self, hint: dict[str, tuple[int, int]] | None
@@ -527,7 +515,7 @@ class AllocationModel:
             return hint
         index = {pid: p for p, pid in enumerate(plots["plot_id"].astype(str))}
         seed = {index[pid]: h for pid, (h, _) in hint.items() if pid in index and h > 0}
-        repaired = self._greedy_start(seed=seed, always=True)
+        repaired = self._greedy(seed)
         log.info(
             "warm start: the earlier allocation places %d of %d homes here; %s",
             placed,
@@ -536,13 +524,12 @@ class AllocationModel:
         )
         return repaired
 
-    def _greedy_start(
-        self, seed: dict[int, int] | None = None, *, always: bool = False
-    ) -> dict[str, tuple[int, int]] | None:
-        """The greedy heuristic's allocation as a starting point (when warm_start is greedy, or
-        ``always`` for repairing an earlier allocation ``seed``)."""
-        if self.options.warm_start != "greedy" and not always:
-            return None
+    def _greedy_start(self) -> dict[str, tuple[int, int]] | None:
+        """The greedy heuristic's allocation as a starting point (when warm_start is greedy)."""
+        return self._greedy() if self.options.warm_start == "greedy" else None
+
+    def _greedy(self, seed: dict[int, int] | None = None) -> dict[str, tuple[int, int]] | None:
+        """The greedy's allocation (placing ``seed`` first, if given) by plot_id, or None."""
         from planner.greedy import greedy_allocation
 
         greedy = greedy_allocation(self.inst, seed=seed)
