@@ -117,7 +117,11 @@ def run(
         Path | None,
         typer.Option(
             "--hint-from",
-            help="Start the solver from an earlier run folder's allocation (faster re-runs).",
+            help=(
+                "Re-run from an earlier run folder: start from its allocation (repaired where "
+                "the change broke it) and, when its kept LP prices prove that start within "
+                "solver.relative_gap, keep it without solving."
+            ),
         ),
     ] = None,
 ) -> None:

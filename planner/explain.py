@@ -63,16 +63,24 @@ def plot_reasons(inst: Instance, result: Result) -> list[str | None]:
     Read from the model's LP prices (planner.why_unused); when that LP cannot be solved (or
     there is no allocation to price), rule checks against the allocation stand in, logged.
     """
-    from planner.why_unused import why_unused
+    return priced_plot_reasons(inst, result)[0]
+
+
+def priced_plot_reasons(
+    inst: Instance, result: Result
+) -> tuple[list[str | None], dict[str, float] | None]:
+    """``plot_reasons`` and the pricing LP's row prices (None when rule checks stood in)."""
+    from planner.why_unused import why_unused_priced
 
     if result.status in ("OPTIMAL", "FEASIBLE", "SHORTFALL"):
         try:
-            return [why.text if why is not None else None for why in why_unused(inst, result)]
+            whys, prices = why_unused_priced(inst, result)
+            return [why.text if why is not None else None for why in whys], prices
         except Exception as exc:
             log.warning("plot reasons: the pricing LP failed (%s); using rule checks", exc)
     else:
         log.info("plot reasons: no allocation to price (%s); using rule checks", result.status)
-    return rule_reasons(inst, result)
+    return rule_reasons(inst, result), None
 
 
 def rule_reasons(inst: Instance, result: Result) -> list[str | None]:

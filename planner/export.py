@@ -258,6 +258,9 @@ def _default(value: Any) -> Any:
 
 def _fsync_tree(folder: Path) -> None:
     for path in folder.iterdir():
+        if path.is_dir():
+            _fsync_tree(path)
+            continue
         with open(path, "rb") as handle:
             os.fsync(handle.fileno())
 
@@ -271,12 +274,16 @@ def write_run(
     reasons: list[str | None],
     manifest: dict[str, Any],
     phased: PhasedResult | None = None,
+    prices: dict[str, dict[str, float] | None] | None = None,
 ) -> Path:
     """Write the run folder; returns its path. Replaces an earlier run folder of the same name.
 
     With ``phased`` (a plan over a horizon) allocation.gpkg holds each plot's peak, and
-    timeline.csv and relocations.csv hold the years; ``result`` is then ignored.
+    timeline.csv and relocations.csv hold the years; ``result`` is then ignored. ``prices``
+    (LP row prices by source) go to ``reuse/`` for a later re-run (planner.rerun).
     """
+    from planner.rerun import write_prices
+
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
@@ -285,6 +292,7 @@ def write_run(
             _write_phased(tmp, inst, phased, kpis, reasons, manifest)
         else:
             _write_files(tmp, inst, result, kpis, reasons, manifest)
+        write_prices(tmp, prices or {})
         _fsync_tree(tmp)
         _swap_into_place(tmp, out_dir)
     except BaseException:

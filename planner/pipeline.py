@@ -173,11 +173,12 @@ def run_scenario(
 ) -> RunOutcome:
     """Run one scenario end to end and write its run folder atomically."""
     from planner.check import verify
-    from planner.explain import explain_shortfall, plot_reasons
+    from planner.explain import explain_shortfall, priced_plot_reasons
     from planner.export import write_run
     from planner.instance import build_instance
     from planner.kpis import compute_kpis
     from planner.model import AllocationModel, SolveOptions
+    from planner.rerun import read_prices
 
     say = progress or (lambda _msg: None)
     if not isinstance(scenario, Scenario):
@@ -202,14 +203,16 @@ def run_scenario(
         return _run_phased(inst, layers, out_dir, say, lap, seconds, verbose)
     say("solving")
     hint = read_allocation(hint_from) if hint_from is not None else None
-    options = SolveOptions.from_scenario(inst, verbose=verbose, hint=hint)
-    result = AllocationModel(inst, options).solve()
+    prices = read_prices(hint_from) if hint_from is not None else None
+    options = SolveOptions.from_scenario(inst, verbose=verbose, hint=hint, prices=prices)
+    model = AllocationModel(inst, options)
+    result = model.solve()
     lap("solve")
     if result.status in ("SHORTFALL", "INFEASIBLE"):
         say("explaining the shortfall")
         lines, binding = explain_shortfall(inst, result, options)
         result = dataclasses.replace(result, explanation=lines, binding=binding)
-    reasons = plot_reasons(inst, result)
+    reasons, row_prices = priced_plot_reasons(inst, result)
     lap("explain")
     problems = verify(inst, result)
     if problems:
@@ -222,7 +225,13 @@ def run_scenario(
     manifest["solver_phases"] = _plain_phases(result.phases)  # how the allocation was found
     say("writing results")
     out = write_run(
-        Path(out_dir), inst=inst, result=result, kpis=kpis, reasons=reasons, manifest=manifest
+        Path(out_dir),
+        inst=inst,
+        result=result,
+        kpis=kpis,
+        reasons=reasons,
+        manifest=manifest,
+        prices={"guide": model.lp_prices, "pricing": row_prices},
     )
     return RunOutcome(out_dir=out, kpis=kpis, stage_seconds=manifest["stage_seconds"])
 

@@ -126,6 +126,7 @@ class _Prices:
     sense: float
     support_ub: dict[int, float]
     support_off: set[int]
+    rows: dict[str, float] = field(default_factory=dict)  # price per named row, for a re-run
 
 
 def _family(name: str) -> str | None:
@@ -257,6 +258,7 @@ def _lp_prices(
         sense=sense,
         support_ub=support_ub,
         support_off={p for p in support_ub if off[p]},
+        rows={n: float(price) for n, price in zip(names, y, strict=True) if n and price != 0.0},
     )
     log.info(
         "plot reasons: pricing LP built in %.2f s, solved in %.2f s, prices spread in %.2f s",
@@ -271,6 +273,12 @@ def why_unused(inst: Instance, result: Result) -> list[Why | None]:
     """The main reason per plot (None for used plots), from one LP solve (a few more when
     support homes on unused plots would pay at the first LP's prices); raises SolverError when
     the LP cannot be solved (callers fall back to rule checks)."""
+    return why_unused_priced(inst, result)[0]
+
+
+def why_unused_priced(inst: Instance, result: Result) -> tuple[list[Why | None], dict[str, float]]:
+    """``why_unused`` and the final LP's price per named row (nonzero ones): the prices are
+    those of the model's LP relaxation, which bound a re-run (planner.model.certificate)."""
     support_on: set[int] | None = set()
     for round_ in range(MAX_ROUNDS + 1):
         prices, built = _lp_prices(inst, result, support_on=support_on)
@@ -296,7 +304,7 @@ def why_unused(inst: Instance, result: Result) -> list[Why | None]:
             reasons[p] = Why("not_eligible", f"not eligible: {why_not[p]}")
         elif p in v.used:
             reasons[p] = context.reason(p, parts[p])
-    return reasons
+    return reasons, prices.rows
 
 
 def _price_plots(

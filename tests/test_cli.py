@@ -42,6 +42,7 @@ def test_run_writes_a_valid_run_folder(world: Path, tmp_path: Path) -> None:
         "kpis.json",
         "manifest.json",
         "report.html",
+        "reuse",
         "scenario.resolved.yaml",
         "support_assignments.csv",
     ]

@@ -398,7 +398,7 @@ def test_plot_reasons_falls_back_to_rule_checks(monkeypatch, caplog):
     def broken(*_args):
         raise RuntimeError("no LP today")
 
-    monkeypatch.setattr(planner.why_unused, "why_unused", broken)
+    monkeypatch.setattr(planner.why_unused, "why_unused_priced", broken)
     with caplog.at_level(logging.WARNING, logger="planner.explain"):
         reasons = plot_reasons(inst, result)
     assert reasons == rule_reasons(inst, result)

@@ -40,6 +40,7 @@ from ortools.math_opt.python import mathopt
 from planner.errors import SolverError
 from planner.instance import Instance
 from planner.model import objective
+from planner.model.certificate import relaxation_prices
 from planner.model.constraints import budget, capacity, care, groups, mix, regions
 from planner.model.polish import Polished, polish_allocation
 from planner.model.variables import PlotVars, create_variables
@@ -70,6 +71,9 @@ class SolveOptions:
     hint: dict[str, tuple[int, int]] | None = None
     warm_start: str = "greedy"
     polish: bool = True
+    # The earlier run's LP prices per named row, one or more sets (planner.rerun): with them a
+    # re-run may prove the hint good enough without a solve (planner.model.certificate).
+    prices: list[dict[str, float]] | None = None
 
     @classmethod
     def from_scenario(cls, inst: Instance, **overrides: Any) -> SolveOptions:
@@ -155,7 +159,10 @@ def solve_built(
     if hint:
         model_params.solution_hints = [mathopt.SolutionHint(variable_values=hint)]
     try:
-        return mathopt.solve(built.model, solver, params=params, model_params=model_params)
+        # names (every row has one, for re-runs) are of no use to the solver: left out
+        return mathopt.solve(
+            built.model, solver, params=params, model_params=model_params, remove_names=True
+        )
     except (ValueError, RuntimeError) as exc:
         raise SolverError(f"solver {options.backend} failed: {exc}") from None
 
@@ -365,9 +372,13 @@ class AllocationModel:
         main = None
         res = None
         self._polished: Polished | None = None
+        self.lp_prices: dict[str, float] | None = None  # the guiding LP's, for a re-run
         if eligible_cap >= inst.scenario.target_homes:
             main = build(inst, mode="target", integer_flows=integer_flows)
             start = self._usable_hint(opts.hint) or self._greedy_start()
+            certified = self._certified(main, start, started) if opts.hint else None
+            if certified is not None:
+                return certified
             hint = hint_for(inst, main.vars, start) if start else None
             res = self._solve_target(main, hint, phases)
             if res.termination.reason in FEASIBLE:
@@ -380,6 +391,8 @@ class AllocationModel:
         if status is None:
             status, main, res = self._shortfall(phases, integer_flows)
         assert main is not None and res is not None
+        if self.lp_prices is None and status in ("OPTIMAL", "FEASIBLE") and self._polishes:
+            self.lp_prices = relaxation_prices(main.model.export_model())
         result = self._result(main, res, status, phases, time.perf_counter() - started)
         log.info(
             "model: %s, %d homes, objective %.4f, gap %s, %.1f s",
@@ -389,6 +402,72 @@ class AllocationModel:
             f"{result.gap:.2e}" if result.gap is not None else "-",
             result.solve_seconds,
         )
+        return result
+
+    def _certified(
+        self, main: Built, start: dict[str, tuple[int, int]] | None, started: float
+    ) -> Result | None:
+        """The start itself, proven within the gap by the earlier run's prices, or None.
+
+        A re-run (``hint``) with the earlier run's LP prices: their Lagrangian bound holds for
+        this model too (planner.model.certificate). When the start (the earlier allocation,
+        repaired by the greedy if the change broke it) is within ``relative_gap`` of it and
+        passes every rule (planner.check), no solve is needed; otherwise the solver runs as
+        usual, from the same start.
+        """
+        from planner.check import verify
+        from planner.model.certificate import best_bound
+
+        inst, opts = self.inst, self.options
+        if not (start and opts.prices and opts.relative_gap > 0):
+            return None
+        clock = time.perf_counter()
+        bound, maximize, best = best_bound(main.model.export_model(), opts.prices)
+        self.lp_prices = best  # still valid for this model: a later re-run starts from them
+        index = {pid: p for p, pid in enumerate(inst.plots["plot_id"].astype(str))}
+        homes = np.zeros(len(inst.plots), dtype=int)
+        support = np.zeros(len(inst.plots), dtype=int)
+        for pid, (h, s) in start.items():
+            if pid in index:
+                homes[index[pid]], support[index[pid]] = h, s
+        flows = _flow_problem(inst, {int(p): int(homes[p]) for p in np.flatnonzero(homes)})
+        obj = evaluate_objective(inst, homes, flows)
+        sense = 1.0 if maximize else -1.0
+        gap = sense * (bound - obj) / max(abs(obj), 1e-9)
+        log.info("re-run: the start's objective %.4f, bound from earlier prices %.4f", obj, bound)
+        if not (math.isfinite(bound) and -1e-9 <= gap <= opts.relative_gap):
+            return None
+        try:
+            assignments = _assignment_problem(
+                inst, {int(p): int(support[p]) for p in np.flatnonzero(support)}
+            )
+        except SolverError:
+            return None
+        phase = {
+            "phase": "certificate",
+            "termination": "OPTIMAL",
+            "seconds": round(time.perf_counter() - clock, 3),
+            "primal_bound": obj,
+            "dual_bound": bound,
+        }
+        result = Result(
+            status="OPTIMAL",
+            homes=homes,
+            support=support,
+            assignments=assignments,
+            flows=flows,
+            objective=obj,
+            best_bound=bound,
+            gap=max(gap, 0.0),
+            solve_seconds=time.perf_counter() - started,
+            solver=opts.backend,
+            phases=[phase],
+        )
+        problems = verify(inst, result)
+        if problems:
+            log.info("re-run: the start breaks a rule here (%s); solving", problems[0])
+            return None
+        log.info("re-run: the start is within %.3f%% of the earlier prices' bound", 100 * gap)
         return result
 
     def _solve_target(
@@ -414,6 +493,7 @@ class AllocationModel:
             phases.append(self._phase("root_check", quick))
             if polished is not None:
                 phases.append(polished.phase)
+                self.lp_prices = polished.prices
             reason = quick.termination.reason
             if reason in INFEASIBLE:
                 return quick
@@ -438,6 +518,7 @@ class AllocationModel:
             )
             if polished is not None:
                 phases.append(polished.phase)
+                self.lp_prices = polished.prices
             self._polished = self._better(main, res, polished)
         return res
 

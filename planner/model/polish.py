@@ -52,6 +52,7 @@ class Polished:
     support: dict[int, int]
     objective: float
     phase: dict[str, Any]  # for Result.phases (and the run's manifest)
+    prices: dict[str, float]  # the guiding LP's nonzero price per named row (planner.rerun)
 
 
 def _limit(seconds: float) -> mathopt.SolveParameters:
@@ -142,25 +143,27 @@ def _without(proto: Any, drop: np.ndarray, ids: np.ndarray, *, relax: bool) -> A
 
 def _guide(
     proto: Any, cols: _Columns, v: Any, start: set[int], seconds: float
-) -> tuple[mathopt.Model, mathopt.SolveResult]:
+) -> tuple[mathopt.Model, mathopt.SolveResult, dict[str, float]]:
     """The LP relaxation with support homes only on the start's plots (values and reduced costs
-    of the plots' modules and used variables read back, nothing else)."""
+    of the plots' modules and used variables read back, and the price of every named row)."""
+    from planner.model.certificate import solve_with_prices
+
     off = cols.care & (cols.plot >= 0) & ~np.isin(cols.plot, list(start))
-    model = mathopt.Model.from_model_proto(_without(proto, off, cols.ids, relax=True))
+    cut = _without(proto, off, cols.ids, relax=True)
+    model = mathopt.Model.from_model_proto(cut)
     watch = {model.get_variable(x.id) for x in (*v.modules.values(), *v.used.values())}
     params = _limit(seconds)
     params.lp_algorithm = mathopt.LPAlgorithm.DUAL_SIMPLEX
-    result = mathopt.solve(
+    result, prices = solve_with_prices(
         model,
-        mathopt.SolverType.HIGHS,
-        params=params,
-        model_params=mathopt.ModelSolveParameters(
+        cut,
+        params,
+        mathopt.ModelSolveParameters(
             variable_values_filter=mathopt.SparseVectorFilter(filtered_items=watch),
             reduced_costs_filter=mathopt.SparseVectorFilter(filtered_items=watch),
-            dual_values_filter=mathopt.SparseVectorFilter(filtered_items=set()),
         ),
     )
-    return model, result
+    return model, result, prices
 
 
 def keep_plots(
@@ -196,7 +199,7 @@ def _run(
     seconds: float,
 ) -> Polished | None:
     started = time.perf_counter()
-    guide, lp = _guide(proto, cols, v, start, seconds)
+    guide, lp, prices = _guide(proto, cols, v, start, seconds)
     if lp.termination.reason != mathopt.TerminationReason.OPTIMAL:
         log.info("polish: guiding LP ended %s; skipped", lp.termination.reason.name)
         return None
@@ -208,6 +211,7 @@ def _run(
     res = mathopt.solve(
         model,
         mathopt.SolverType.HIGHS,
+        remove_names=True,
         params=_exact(seconds - (time.perf_counter() - started)),
         model_params=mathopt.ModelSolveParameters(
             variable_values_filter=mathopt.SparseVectorFilter(filtered_items=watch),
@@ -240,6 +244,7 @@ def _run(
             "restricted_bound": bounds.dual_bound,
             "plots_kept": len(keep),
         },
+        prices=prices,
     )
 
 

@@ -43,7 +43,15 @@ def build(
             -np.broadcast_to(low, (n,)),
         ]
     ).ravel()
-    add_rows(model, lb, ub, row, var, coef)
+    pid = inst.plots["plot_id"].to_numpy()[free].astype(str)
+    # Named, so a re-run can map the LP prices of an earlier run onto these rows (planner.rerun)
+    names = np.column_stack(
+        [
+            np.char.add(np.char.add("capacity[", pid), "]"),
+            np.char.add(np.char.add("min_homes[", pid), "]"),
+        ]
+    ).ravel()
+    add_rows(model, lb, ub, row, var, coef, names=names.tolist())
     target = inst.scenario.target_homes
     if mode == "target":
         low, high = target, target

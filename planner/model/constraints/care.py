@@ -30,6 +30,7 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
     kind_of = np.array([kind_index.get(str(t), -1) for t in type_of], dtype=np.int64)
     ok = kind_of >= 0
     n_rows = len(support_plots) * len(kinds)
+    plot_ids = inst.plots["plot_id"].to_numpy().astype(str)
     support_rows = np.arange(n_rows)
     add_rows(
         model,
@@ -39,6 +40,7 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
         [var for var, keep in zip(assign, ok, strict=True) if keep]
         + [v.support[int(p)] for p in support_plots for _ in kinds],
         np.concatenate([np.ones(int(ok.sum())), -np.ones(n_rows)]),
+        names=[f"care[{pid},{kind}]" for pid in plot_ids[support_plots] for kind in kinds],
     )
     if "service_capacity" in relax:
         return

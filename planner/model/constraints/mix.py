@@ -24,6 +24,7 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
             np.repeat(np.arange(n), 2),
             [x for p, s in v.support.items() for x in (s, v.modules[p])],
             np.tile([1.0, -(inst.module * support.max_share_per_plot)], n),
+            names=[f"plot_mix[{pid}]" for pid in inst.plots["plot_id"].to_numpy()[list(v.support)]],
         )
     if "support_share" not in relax and support.min_share > 0:
         # sum support - min_share x module x sum modules >= 0, added in one piece: at national

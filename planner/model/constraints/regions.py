@@ -43,15 +43,17 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
                 mathopt.fast_sum(from_region.get(row.region_id, [])) == demand,
                 name=f"demand[{row.region_id}]",
             )
+    ids = inst.plots["plot_id"].to_numpy()
     for p, terms in into_plot.items():
-        model.add_linear_constraint(mathopt.fast_sum(terms) <= v.homes[p])
+        model.add_linear_constraint(mathopt.fast_sum(terms) <= v.homes[p], name=f"into[{ids[p]}]")
     # Strong linking (the classic facility-location cut): a closed plot takes no demand. It is
     # implied by the rows above for integer solutions but tightens the LP bound a great deal.
     demand = dict(zip(inst.regions["region_id"], inst.regions["demand"].fillna(0), strict=True))
     capacity = inst.plots["capacity"].to_numpy()
     for (region_id, p), var in v.flow.items():
         model.add_linear_constraint(
-            var <= min(float(demand[region_id]), float(capacity[p])) * v.used[p]
+            var <= min(float(demand[region_id]), float(capacity[p])) * v.used[p],
+            name=f"link[{region_id},{ids[p]}]",
         )
     _demand_cover(model, inst, v, into_plot)
 

@@ -1,0 +1,229 @@
+"""A proven bound without a solve: the Lagrangian bound of the model at given row prices.
+
+For a model  max c'x  s.t.  lr <= Ax <= ur,  lx <= x <= ux  (integrality dropped: that only
+relaxes it) and any row prices y, every feasible x has
+
+    c'x = y'Ax + (c - A'y)'x  <=  sum_i (ur_i max(y_i, 0) + lr_i min(y_i, 0))
+                                  + sum_j max over [lx_j, ux_j] of (c_j - a_j'y) x_j,
+
+so the right-hand side, L(y), bounds the optimum from above (minimising: the same with the
+signs turned). It holds for *any* y; the closer y is to the LP's optimal prices, the tighter.
+A re-run after a small change has such prices at hand: the pricing LP of the earlier run
+(planner.why_unused), whose prices are those of the model's LP relaxation (5,000 plots: L =
+9,543.61 = the LP optimum, against an allocation of 9,521.03). Prices are matched to the new
+model's rows by name; rows that are new get price 0, rows that are gone drop out. If the
+earlier allocation (repaired where the change broke it) is within the scenario's gap of L, it
+is proven good enough without calling the solver (AllocationModel._certified).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class Arrays:
+    """A MathOpt model proto as NumPy arrays (rows and columns in the proto's order)."""
+
+    var_ids: np.ndarray
+    row_ids: np.ndarray
+    row_names: np.ndarray
+    matrix: sp.csr_matrix
+    objective: np.ndarray
+    offset: float
+    maximize: bool
+    lx: np.ndarray
+    ux: np.ndarray
+    lr: np.ndarray
+    ur: np.ndarray
+
+    @classmethod
+    def of(cls, proto: Any) -> Arrays:
+        var_ids = np.asarray(proto.variables.ids, dtype=np.int64)
+        row_ids = np.asarray(proto.linear_constraints.ids, dtype=np.int64)
+        mat = proto.linear_constraint_matrix
+        matrix = sp.csr_matrix(
+            (
+                np.asarray(mat.coefficients, dtype=float),
+                (
+                    np.searchsorted(row_ids, np.asarray(mat.row_ids, dtype=np.int64)),
+                    np.searchsorted(var_ids, np.asarray(mat.column_ids, dtype=np.int64)),
+                ),
+            ),
+            shape=(len(row_ids), len(var_ids)),
+        )
+        objective = np.zeros(len(var_ids))
+        lin = proto.objective.linear_coefficients
+        objective[np.searchsorted(var_ids, np.asarray(lin.ids, dtype=np.int64))] = np.asarray(
+            lin.values, dtype=float
+        )
+        names = list(proto.linear_constraints.names) or [""] * len(row_ids)
+        return cls(
+            var_ids=var_ids,
+            row_ids=row_ids,
+            row_names=np.asarray(names, dtype=object),
+            matrix=matrix,
+            objective=objective,
+            offset=float(proto.objective.offset),
+            maximize=bool(proto.objective.maximize),
+            lx=np.asarray(proto.variables.lower_bounds, dtype=float),
+            ux=np.asarray(proto.variables.upper_bounds, dtype=float),
+            lr=np.asarray(proto.linear_constraints.lower_bounds, dtype=float),
+            ur=np.asarray(proto.linear_constraints.upper_bounds, dtype=float),
+        )
+
+
+def prices_by_row(arrays: Arrays, prices: Mapping[str, float]) -> np.ndarray:
+    """The price of each row of the model by its name (0 for rows without one)."""
+    return np.fromiter(
+        (prices.get(name, 0.0) if name else 0.0 for name in arrays.row_names),
+        dtype=float,
+        count=len(arrays.row_names),
+    )
+
+
+def tightened(arrays: Arrays, y: np.ndarray) -> np.ndarray:
+    """Prices with a tighter (never looser) L: each "link" row set to its smallest valid price.
+
+    A link row here is an equality with right-hand side 0 whose positive entries are columns
+    without an upper bound and whose negative entries are columns in [0, u]: the care rows,
+    sum_j x_pj - s_p = 0. Lowering its price leaves the row term (0) alone, raises the reduced
+    cost of the x columns (which must stay <= 0, else L is infinite) and lowers that of s_p, so
+    L can only fall; the smallest price keeping every x column at <= 0 is the best. It matters
+    where the pricing LP left a plot's care columns out (planner.why_unused prices support
+    homes there by column generation): its care rows have no price, and s_p would look free.
+    Works in the maximising form, as lagrangian_bound.
+    """
+    sense = 1.0 if arrays.maximize else -1.0
+    y = sense * np.asarray(y, dtype=float)
+    coo = arrays.matrix.tocoo()
+    rows, cols, coef = coo.row, coo.col, coo.data
+    unbounded = np.isinf(arrays.ux) & (arrays.lx == 0)
+    bounded = np.isfinite(arrays.ux) & (arrays.lx == 0)
+    ok_entry = np.where(coef > 0, unbounded[cols], bounded[cols])
+    n = len(arrays.row_ids)
+    bad = np.bincount(rows, weights=~ok_entry, minlength=n) > 0
+    positives = np.bincount(rows, weights=coef > 0, minlength=n) > 0
+    link = (arrays.lr == 0) & (arrays.ur == 0) & ~bad & positives
+    if not link.any():
+        return sense * y
+    reduced = sense * arrays.objective - arrays.matrix.T @ y
+    take = link[rows] & (coef > 0)
+    # price at which column j's reduced cost is 0, all other rows' prices kept
+    level = (reduced[cols[take]] + coef[take] * y[rows[take]]) / coef[take]
+    best = np.full(n, -np.inf)
+    np.maximum.at(best, rows[take], level)
+    new = np.where(link & np.isfinite(best), np.minimum(best, y), y)
+    check = sense * arrays.objective - arrays.matrix.T @ new
+    if np.any(check[np.isinf(arrays.ux)] > 1e-9):  # a column shared by two link rows: keep y
+        return sense * y
+    return sense * new
+
+
+def lagrangian_bound(arrays: Arrays, y: np.ndarray) -> float:
+    """L(y) of the module docstring: a bound on the model's optimum (upper when maximising,
+    lower when minimising); infinite when y leaves some column unbounded."""
+    sense = 1.0 if arrays.maximize else -1.0
+    # Work in the maximising form: max sense x c'x. MathOpt's prices are d(objective)/d(rhs) of
+    # the model as stated, so they turn with the sense too.
+    y = sense * np.asarray(y, dtype=float)
+    up, down = np.maximum(y, 0.0), np.minimum(y, 0.0)
+    if np.any((up > 0) & np.isinf(arrays.ur)) or np.any((down < 0) & np.isinf(arrays.lr)):
+        # a price on a side the row does not have: drop those prices (any y is valid)
+        up = np.where(np.isinf(arrays.ur), 0.0, up)
+        down = np.where(np.isinf(arrays.lr), 0.0, down)
+        y = up + down
+    rows = float(np.dot(np.where(np.isinf(arrays.ur), 0.0, arrays.ur), up))
+    rows += float(np.dot(np.where(np.isinf(arrays.lr), 0.0, arrays.lr), down))
+    reduced = sense * arrays.objective - arrays.matrix.T @ y
+    gain = np.where(reduced > 0, arrays.ux, arrays.lx)
+    if np.any(np.isinf(gain[reduced != 0])):
+        return math.inf * sense
+    columns = float(np.dot(reduced[reduced != 0], gain[reduced != 0]))
+    return sense * (rows + columns) + arrays.offset
+
+
+def best_bound(
+    proto: Any, candidates: list[dict[str, float]]
+) -> tuple[float, bool, dict[str, float] | None]:
+    """The tightest L over the candidate price sets (each tightened), whether the model
+    maximises, and the (tightened) prices that gave it."""
+    arrays = Arrays.of(proto)
+    sense = 1.0 if arrays.maximize else -1.0
+    best, best_y = math.inf * sense, None
+    for prices in candidates:
+        y = tightened(arrays, prices_by_row(arrays, prices))
+        bound = lagrangian_bound(arrays, y)
+        if sense * bound < sense * best:
+            best, best_y = bound, y
+    if best_y is None:
+        return best, arrays.maximize, None
+    named = {
+        str(name): float(price)
+        for name, price in zip(arrays.row_names, best_y, strict=True)
+        if name and price != 0.0
+    }
+    return best, arrays.maximize, named
+
+
+def solve_with_prices(
+    model: Any, proto: Any, params: Any, model_params: Any
+) -> tuple[Any, dict[str, float]]:
+    """``mathopt.solve`` with HiGHS that also returns the row prices by the names in ``proto``
+    (the model's export with names). The prices are read from the result proto as arrays and
+    then left out of MathOpt's own parsing, which costs a Python object per row (38,000 rows at
+    5,000 plots: a tenth of a second)."""
+    from ortools.math_opt.core.python import solver
+    from ortools.math_opt.python import callback, init_arguments, mathopt, result
+
+    answer = solver.solve(
+        model.export_model(remove_names=True),
+        mathopt.SolverType.HIGHS.value,
+        init_arguments.StreamableSolverInitArguments().to_proto(),
+        params.to_proto(),
+        model_params.to_proto(),
+        None,
+        callback.CallbackRegistration().to_proto(),
+        None,
+        None,
+    )
+    prices: dict[str, float] = {}
+    if len(answer.solutions) and answer.solutions[0].HasField("dual_solution"):
+        duals = answer.solutions[0].dual_solution.dual_values
+        ids = np.asarray(duals.ids, dtype=np.int64)
+        values = np.asarray(duals.values, dtype=float)
+        row_ids = np.asarray(proto.linear_constraints.ids, dtype=np.int64)
+        names = np.asarray(list(proto.linear_constraints.names) or [""] * len(row_ids), object)
+        named = names[np.searchsorted(row_ids, ids)]
+        keep = (values != 0.0) & (named != "")
+        prices = dict(zip(named[keep].tolist(), values[keep].tolist(), strict=True))
+        for solution in answer.solutions:
+            solution.dual_solution.dual_values.Clear()
+    return result.parse_solve_result(answer, model, validate=False), prices
+
+
+def relaxation_prices(proto: Any) -> dict[str, float] | None:
+    """The LP relaxation's price per named row (nonzero ones), or None if it does not solve:
+    for runs where no guiding LP ran (planner.model.polish), so a re-run has tight prices."""
+    from ortools.math_opt.python import mathopt
+
+    relaxed = type(proto)()
+    relaxed.CopyFrom(proto)
+    relaxed.variables.ClearField("integers")
+    relaxed.variables.integers.extend([False] * len(proto.variables.ids))
+    model = mathopt.Model.from_model_proto(relaxed)
+    params = mathopt.SolveParameters(lp_algorithm=mathopt.LPAlgorithm.DUAL_SIMPLEX)
+    only_status = mathopt.ModelSolveParameters(
+        variable_values_filter=mathopt.SparseVectorFilter(filtered_items=set()),
+        reduced_costs_filter=mathopt.SparseVectorFilter(filtered_items=set()),
+    )
+    res, prices = solve_with_prices(model, relaxed, params, only_status)
+    if res.termination.reason != mathopt.TerminationReason.OPTIMAL:
+        return None
+    return prices

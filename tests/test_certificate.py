@@ -1,0 +1,186 @@
+"""The re-run certificate: an earlier run's LP prices bound the changed model (Lagrangian bound),
+so a re-run whose start is within the gap of that bound needs no solve."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ortools.math_opt.python import mathopt
+
+from benchmarks import national
+from planner.check import verify
+from planner.instance import build_instance
+from planner.model import build
+from planner.model.certificate import Arrays, best_bound, lagrangian_bound, prices_by_row
+from planner.pipeline import apply_overrides, load_layers, run_scenario
+from planner.rerun import read_prices
+from planner.scenario import load_scenario
+
+
+def _lp(model: mathopt.Model) -> mathopt.SolveResult:
+    for var in model.variables():
+        var.integer = False
+    res = mathopt.solve(model, mathopt.SolverType.HIGHS)
+    assert res.termination.reason == mathopt.TerminationReason.OPTIMAL
+    return res
+
+
+def _duals(arrays: Arrays, res: mathopt.SolveResult) -> np.ndarray:
+    by_id = {c.id: value for c, value in res.dual_values().items()}
+    return np.array([by_id[int(i)] for i in arrays.row_ids])
+
+
+def _tiny_facility_model(maximize: bool) -> mathopt.Model:
+    """Three sites, two customers: open sites (fixed cost) and serve all demand."""
+    model = mathopt.Model(name="tiny")
+    opened = [model.add_binary_variable(name=f"open[{i}]") for i in range(3)]
+    serve = {
+        (i, j): model.add_variable(lb=0, name=f"x[{i},{j}]") for i in range(3) for j in range(2)
+    }
+    demand, capacity = [30, 50], [40, 45, 60]
+    fixed, cost = [100, 120, 150], [[2, 5], [4, 1], [3, 3]]
+    for j in range(2):
+        model.add_linear_constraint(sum(serve[i, j] for i in range(3)) == demand[j], name=f"d[{j}]")
+    for i in range(3):
+        model.add_linear_constraint(
+            sum(serve[i, j] for j in range(2)) <= capacity[i] * opened[i], name=f"c[{i}]"
+        )
+    total = sum(fixed[i] * opened[i] for i in range(3)) + sum(
+        cost[i][j] * serve[i, j] for i in range(3) for j in range(2)
+    )
+    if maximize:
+        model.maximize(-total)
+    else:
+        model.minimize(total)
+    return model
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+def test_the_lp_prices_give_back_the_lp_optimum(maximize: bool) -> None:
+    model = _tiny_facility_model(maximize)
+    res = _lp(model)
+    arrays = Arrays.of(model.export_model())
+    assert lagrangian_bound(arrays, _duals(arrays, res)) == pytest.approx(res.objective_value())
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+def test_any_prices_bound_the_integer_optimum(maximize: bool) -> None:
+    model = _tiny_facility_model(maximize)
+    mip = mathopt.solve(model, mathopt.SolverType.HIGHS).objective_value()
+    arrays = Arrays.of(model.export_model())
+    lp_prices = _duals(arrays, _lp(_tiny_facility_model(maximize)))
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        y = lp_prices * rng.uniform(0.0, 2.0, len(lp_prices)) + rng.normal(0, 3, len(lp_prices))
+        bound = lagrangian_bound(arrays, y)
+        if maximize:
+            assert bound >= mip - 1e-6
+        else:
+            assert bound <= mip + 1e-6
+
+
+def test_prices_follow_the_rows_by_name() -> None:
+    arrays = Arrays.of(_tiny_facility_model(False).export_model())
+    y = prices_by_row(arrays, {"d[1]": 4.0, "gone[7]": 9.0})
+    assert y.tolist() == [0.0, 4.0, 0.0, 0.0, 0.0]
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A 200-plot synthetic national instance and its first run folder."""
+    base = tmp_path_factory.mktemp("rerun")
+    scenario = national.generate(200, base / "instance", seed=2)
+    run_scenario(load_scenario(scenario), base / "first")
+    return scenario, base / "first"
+
+
+def test_every_model_row_is_named(first_run: tuple[Path, Path]) -> None:
+    scenario = load_scenario(first_run[0])
+    inst = build_instance(load_layers(scenario), scenario)
+    names = list(build(inst).model.export_model().linear_constraints.names)
+    assert all(names) and len(set(names)) == len(names)
+
+
+def test_the_first_run_keeps_prices_that_bound_its_own_model(first_run: tuple[Path, Path]) -> None:
+    scenario_path, first = first_run
+    prices = read_prices(first)
+    assert prices and len(prices) == 2  # the LP relaxation's and the pricing LP's
+    assert all(math.isfinite(v) for rows in prices for v in rows.values())
+    scenario = load_scenario(scenario_path)
+    inst = build_instance(load_layers(scenario), scenario)
+    bound, maximize, _ = best_bound(build(inst).model.export_model(), prices)
+    assert maximize
+    lp = _lp(build(inst).model).objective_value()
+    objective = _kpi(first, "objective")
+    # a valid bound (>= the LP optimum >= the allocation), and as tight as the LP
+    assert bound >= lp - 1e-6 >= objective - 1e-6
+    assert bound == pytest.approx(lp, rel=1e-6)
+
+
+def _kpi(run: Path, key: str) -> float:
+    import json
+
+    return json.loads((run / "kpis.json").read_text())[key]
+
+
+def _phases(run: Path) -> list[str]:
+    import json
+
+    return [p["phase"] for p in json.loads((run / "manifest.json").read_text())["solver_phases"]]
+
+
+def test_a_rerun_within_the_gap_needs_no_solve(
+    first_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    scenario_path, first = first_run
+    scenario = apply_overrides(load_scenario(scenario_path), {"support.reach_m.huisarts": 1400})
+    warm = run_scenario(scenario, tmp_path / "warm", hint_from=first)
+    cold = run_scenario(scenario, tmp_path / "cold")
+    assert _phases(tmp_path / "warm") == ["certificate"]
+    assert "certificate" not in _phases(tmp_path / "cold")
+    gap = scenario.solver.relative_gap
+    assert warm.kpis["status"] == "OPTIMAL" and 0 <= warm.kpis["gap"] <= gap
+    # the proven bound holds for the cold run's allocation too
+    assert cold.kpis["objective"] <= warm.kpis["best_bound"] + 1e-6
+    assert warm.kpis["objective"] >= cold.kpis["objective"] * (1 - gap) - 1e-6
+
+
+def test_a_rerun_beyond_the_gap_is_solved(first_run: tuple[Path, Path], tmp_path: Path) -> None:
+    scenario_path, first = first_run
+    strict = apply_overrides(load_scenario(scenario_path), {"solver.relative_gap": 1e-7})
+    run_scenario(strict, tmp_path / "strict", hint_from=first)
+    assert "certificate" not in _phases(tmp_path / "strict")
+
+
+def test_a_run_folder_without_prices_still_serves_as_hint(
+    first_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    scenario_path, first = first_run
+    bare = tmp_path / "bare"
+    shutil.copytree(first, bare)
+    shutil.rmtree(bare / "reuse")
+    out = run_scenario(load_scenario(scenario_path), tmp_path / "again", hint_from=bare)
+    assert "certificate" not in _phases(tmp_path / "again")
+    assert out.kpis["status"] == "OPTIMAL"
+
+
+def test_a_start_that_breaks_a_rule_is_not_certified(first_run: tuple[Path, Path]) -> None:
+    from planner.model import AllocationModel, SolveOptions
+    from planner.pipeline import read_allocation
+
+    scenario_path, first = first_run
+    scenario = load_scenario(scenario_path)
+    inst = build_instance(load_layers(scenario), scenario)
+    earlier = read_allocation(first)
+    # every support home moved onto one plot: the target still holds, the rules do not
+    pid = next(iter(earlier))
+    broken = {p: (h, 0) for p, (h, _) in earlier.items()}
+    broken[pid] = (earlier[pid][0], sum(s for _, s in earlier.values()))
+    options = SolveOptions.from_scenario(inst, hint=broken, prices=read_prices(first))
+    result = AllocationModel(inst, options).solve()
+    assert "certificate" not in [p["phase"] for p in result.phases]
+    assert verify(inst, result) == []
