@@ -422,17 +422,21 @@ def build_report(
     buurt_view = None if buurten is None else _display_frame(_with_homes(buurten), "buurten")
 
     fmap = _new_map(tiles_url, tiles_attribution)
+    deferred: list[tuple[folium.GeoJson, dict[str, Any]]] = []
     if regions is not None and len(regions):
-        _add_regions(fmap, _display_frame(regions, "regions"))
+        _add_regions(fmap, _display_frame(regions, "regions"), deferred)
     share_ramp = _add_buurten(fmap, buurt_view) if buurt_view is not None else None
     # Services below plots; a national run has thousands, which would hide the plots until the
     # user zooms in, so then they start switched off (the layer control turns them on).
-    service_colors = _add_services(fmap, service_view, show=len(service_view) <= _SHOW_SERVICES_MAX)
-    homes_ramp = _add_plots(fmap, plot_view)
+    service_colors = _add_services(
+        fmap, service_view, deferred, show=len(service_view) <= _SHOW_SERVICES_MAX
+    )
+    homes_ramp = _add_plots(fmap, plot_view, deferred)
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.fit_bounds(_bounds(plot_view, service_view, buurt_view))
 
     header, body, script = _map_parts(fmap)
+    script += _deferred_data(deferred)
     js, css = leaflet_assets()
     html = _PAGE.render(
         title=str(title),
@@ -509,16 +513,19 @@ def _map_parts(fmap: folium.Map) -> tuple[str, str, str]:
     return header, root.html.render(), root.script.render() + scale
 
 
-def _add_plots(fmap: folium.Map, view: gpd.GeoDataFrame) -> _Ramp | None:
+def _add_plots(
+    fmap: folium.Map, view: gpd.GeoDataFrame, deferred: list[tuple[folium.GeoJson, dict]]
+) -> _Ramp | None:
     """Add unused (grey, dashed) and selected (coloured by homes) plot layers."""
     selected = view["selected"].eq(True)
     unused, used = view[~selected], view[selected]
     if len(unused):
         props = _plot_props(unused, with_homes=False)
-        _geojson(
+        _deferred_geojson(
+            deferred,
             _collection(unused.geometry, props),
             name=f"Ongebruikte kavels ({len(unused)})",
-            style=lambda _feature: _UNUSED_STYLE,
+            style=_UNUSED_STYLE,
             on_each_feature="flexplan.plot",
         ).add_to(fmap)
     if not len(used):
@@ -541,7 +548,11 @@ def _add_plots(fmap: folium.Map, view: gpd.GeoDataFrame) -> _Ramp | None:
 
 
 def _add_services(
-    fmap: folium.Map, view: gpd.GeoDataFrame, *, show: bool
+    fmap: folium.Map,
+    view: gpd.GeoDataFrame,
+    deferred: list[tuple[folium.GeoJson, dict]],
+    *,
+    show: bool,
 ) -> dict[str, tuple[str, int]]:
     """Add one toggleable circle-marker layer per service type; return type -> (colour, count)."""
     kinds = _text(view["type"]).fillna("onbekend")
@@ -559,26 +570,25 @@ def _add_services(
                 strict=True,
             )
         ]
-        style = {
-            "color": "#ffffff",
-            "weight": 1,
-            "fill": True,  # folium's CircleMarker options default to fill=False
-            "fillColor": color,
-            "fillOpacity": 0.95,
-        }
-        _geojson(
+        _deferred_geojson(
+            deferred,
             _collection(group.geometry, props),
             name=f"Voorziening: {kind} ({len(group)})",
-            style=lambda _feature, style=style: style,
             on_each_feature="flexplan.service",
-            marker=folium.CircleMarker(radius=4),
+            # one style for the whole layer, in the marker (folium's CircleMarker options
+            # default to fill=False)
+            marker=folium.CircleMarker(
+                radius=4, color="#ffffff", weight=1, fill=True, fill_color=color, fill_opacity=0.95
+            ),
             show=show,
         ).add_to(fmap)
         legend[kind] = (color, len(group))
     return legend
 
 
-def _add_regions(fmap: folium.Map, view: gpd.GeoDataFrame) -> None:
+def _add_regions(
+    fmap: folium.Map, view: gpd.GeoDataFrame, deferred: list[tuple[folium.GeoJson, dict]]
+) -> None:
     """Region outlines (no fill) with their homes in a tooltip."""
     props = [
         {"rid": rid, "nm": nm, "h": _plain(h)}
@@ -586,10 +596,11 @@ def _add_regions(fmap: folium.Map, view: gpd.GeoDataFrame) -> None:
             _text(view["region_id"]), _text(view["name"]), view["homes"], strict=True
         )
     ]
-    _geojson(
+    _deferred_geojson(
+        deferred,
         _collection(view.geometry, props),
         name=f"Regiogrenzen ({len(view)})",
-        style=lambda _feature: {"color": "#777777", "weight": 1, "fill": False},
+        style={"color": "#777777", "weight": 1, "fill": False},
         on_each_feature="flexplan.region",
     ).add_to(fmap)
 
@@ -654,6 +665,41 @@ def _geojson(
     )
 
 
+def _deferred_geojson(
+    deferred: list[tuple[folium.GeoJson, dict[str, Any]]],
+    data: dict[str, Any],
+    *,
+    name: str,
+    on_each_feature: str,
+    style: dict[str, Any] | None = None,
+    marker: folium.CircleMarker | None = None,
+    show: bool = True,
+) -> folium.GeoJson:
+    """A GeoJson layer with one style for all its features, whose data is added after folium's
+    script (``_deferred_data``) rather than through it.
+
+    folium evaluates a style function per feature and wraps every rendered script in a new
+    jinja template, so the data of a layer is parsed as template source once more: at national
+    scale (20,000 services) that was most of the report's time. The layer name is HTML-escaped
+    as in ``_geojson``; the data is escaped for a script element by ``_script_json``.
+    """
+    layer = folium.GeoJson(
+        {"type": "FeatureCollection", "features": []},
+        name=str(escape(name)),
+        on_each_feature=folium.JsCode(on_each_feature),
+        marker=marker,
+        show=show,
+        **({"style": style} if style is not None else {}),
+    )
+    deferred.append((layer, data))
+    return layer
+
+
+def _deferred_data(deferred: list[tuple[folium.GeoJson, dict[str, Any]]]) -> str:
+    """The script lines that add each deferred layer's features, in the order of the layers."""
+    return "".join(f"{layer.get_name()}_add({_script_json(data)});\n" for layer, data in deferred)
+
+
 def _plot_props(view: gpd.GeoDataFrame, *, with_homes: bool) -> list[dict[str, Any]]:
     """Short-keyed popup properties per plot; only what the popup shows, to keep pages small."""
     suitability = pd.to_numeric(view["suitability"], errors="coerce").round(3)
@@ -677,15 +723,21 @@ def _plot_props(view: gpd.GeoDataFrame, *, with_homes: bool) -> list[dict[str, A
 def _collection(geoms: gpd.GeoSeries, props: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """A FeatureCollection with integer ids (folium's style switch keys) and rounded coordinates."""
     features = [
-        {
-            "type": "Feature",
-            "id": i,
-            "geometry": shapely.geometry.mapping(geom),
-            "properties": prop,
-        }
-        for i, (geom, prop) in enumerate(zip(geoms, props, strict=True))
+        {"type": "Feature", "id": i, "geometry": geometry, "properties": prop}
+        for i, (geometry, prop) in enumerate(zip(_geometries(geoms), props, strict=True))
     ]
     return {"type": "FeatureCollection", "features": features}
+
+
+def _geometries(geoms: gpd.GeoSeries) -> list[dict[str, Any]]:
+    """GeoJSON geometries; points (all services: 20,000 at national scale) straight from their
+    coordinate array rather than one ``mapping`` call each."""
+    values = geoms.to_numpy()
+    if len(values) and bool(np.all(shapely.get_type_id(values) == 0)):
+        return [
+            {"type": "Point", "coordinates": xy} for xy in shapely.get_coordinates(values).tolist()
+        ]
+    return [shapely.geometry.mapping(geom) for geom in values]
 
 
 def _bounds(*views: gpd.GeoDataFrame | None) -> list[list[float]]:
