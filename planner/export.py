@@ -275,14 +275,16 @@ def write_run(
     manifest: dict[str, Any],
     phased: PhasedResult | None = None,
     prices: dict[str, dict[str, float] | None] | None = None,
+    layers: dict[str, tuple[str, Any]] | None = None,
 ) -> Path:
     """Write the run folder; returns its path. Replaces an earlier run folder of the same name.
 
     With ``phased`` (a plan over a horizon) allocation.gpkg holds each plot's peak, and
     timeline.csv and relocations.csv hold the years; ``result`` is then ignored. ``prices``
-    (LP row prices by source) go to ``reuse/`` for a later re-run (planner.rerun).
+    (LP row prices by source) and ``layers`` (validated input layers by cache key) go to
+    ``reuse/`` for a later re-run (planner.rerun).
     """
-    from planner.rerun import write_prices
+    from planner.rerun import write_layers, write_prices
 
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -293,6 +295,7 @@ def write_run(
         else:
             _write_files(tmp, inst, result, kpis, reasons, manifest)
         write_prices(tmp, prices or {})
+        write_layers(tmp, layers or {})
         _fsync_tree(tmp)
         _swap_into_place(tmp, out_dir)
     except BaseException:

@@ -38,9 +38,23 @@ class RunOutcome:
 
 def load_layers(scenario: Scenario) -> dict[str, Any]:
     """Read and validate every layer the scenario names (EPSG:28992)."""
+    return load_layers_keyed(scenario)[0]
+
+
+def load_layers_keyed(
+    scenario: Scenario, earlier: Path | None = None
+) -> tuple[dict[str, Any], dict[str, tuple[str, Any]]]:
+    """``load_layers``, and each file layer under its cache key (planner.rerun.layer_key).
+
+    With ``earlier`` (a run folder), a layer it kept under the same key is taken from there
+    instead of being read and checked again: a re-run after a small change reads only what
+    changed.
+    """
     from geodata.contract import load_layer
+    from planner.rerun import cached_layer, layer_key
 
     layers: dict[str, Any] = {}
+    keyed: dict[str, tuple[str, Any]] = {}
     for kind in LAYER_KINDS:
         ref = getattr(scenario.layers, kind)
         if ref is not None and _from_database(ref):
@@ -48,7 +62,17 @@ def load_layers(scenario: Scenario) -> dict[str, Any]:
 
             layers[kind] = load_database_layer(kind, str(ref.path))
         elif ref is not None:
-            layers[kind] = load_layer(kind, scenario.layer_path(kind), layer=ref.layer, crs=ref.crs)
+            path = scenario.layer_path(kind)
+            # a missing file (or a folder) is left to load_layer, which says what is wrong
+            key = layer_key(path, ref.layer, ref.crs) if path.is_file() else None
+            frame = cached_layer(earlier, kind, key) if key else None
+            if frame is None:
+                frame = load_layer(kind, path, layer=ref.layer, crs=ref.crs)
+            else:
+                log.info("re-run: %s layer unchanged, taken from %s", kind, earlier)
+            layers[kind] = frame
+            if key:
+                keyed[kind] = (key, frame)
     if scenario.support.reach_mode == "network":
         from geodata.network import read_network
 
@@ -60,7 +84,7 @@ def load_layers(scenario: Scenario) -> dict[str, Any]:
             layer=ref.layer,
             crs=ref.crs,
         )
-    return layers
+    return layers, keyed
 
 
 def _from_database(ref: Any) -> bool:
@@ -194,7 +218,7 @@ def run_scenario(
 
     say("loading layers")
     scenario = _snapshot_database_layers(scenario)
-    layers = load_layers(scenario)
+    layers, keyed = load_layers_keyed(scenario, hint_from)
     lap("load")
     say("building instance (reach pairs, scores)")
     inst = build_instance(layers, scenario)
@@ -232,6 +256,7 @@ def run_scenario(
         reasons=reasons,
         manifest=manifest,
         prices={"guide": model.lp_prices, "pricing": row_prices},
+        layers=keyed,
     )
     return RunOutcome(out_dir=out, kpis=kpis, stage_seconds=manifest["stage_seconds"])
 

@@ -3,6 +3,10 @@
 ``reuse/`` in the run folder holds, beside the allocation a re-run starts from
 (allocation.gpkg):
 
+- ``layers.json`` and ``<kind>.parquet``: each input layer as validated (GeoParquet), under a
+  key made of the file's sha256, the layer and CRS asked for and the data contract's own code.
+  A re-run whose input has the same key reads it from here instead of reading and checking the
+  file again; a changed file (another sha256) is read and checked as always.
 - ``prices.parquet``: LP prices per named model row (``source`` the LP they come from: the
   polish's guiding LP, planner.model.polish, and the pricing LP, planner.why_unused). Any
   prices bound any later version of the model (planner.model.certificate), so a re-run whose
@@ -14,8 +18,12 @@ it still serves as a hint (the solver then proves the gap itself).
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -23,6 +31,86 @@ log = logging.getLogger(__name__)
 
 FOLDER = "reuse"
 PRICES = "prices.parquet"
+LAYERS = "layers.json"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@functools.cache
+def _contract_code() -> str:
+    """The data contract's and readers' source: a cached layer is only as valid as they are."""
+    import geodata.contract
+    import geodata.readers
+
+    digest = hashlib.sha256()
+    for module in (geodata.contract, geodata.readers):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def layer_key(path: Path, layer: str | None, crs: str | None) -> str:
+    """What a validated layer depends on: the file's bytes, the layer and CRS asked for, and the
+    contract's code."""
+    return f"{_sha256(path)}|{layer or ''}|{crs or ''}|{_contract_code()}"
+
+
+def cached_layer(run_dir: Path | None, kind: str, key: str) -> Any | None:
+    """The validated layer an earlier run folder kept under ``key``, or None."""
+    if run_dir is None:
+        return None
+    folder = Path(run_dir) / FOLDER
+    try:
+        kept = json.loads((folder / LAYERS).read_text(encoding="utf-8")).get(kind) or {}
+        if kept.get("key") != key:
+            return None
+        return _read_frame(folder / f"{kind}.parquet", kept["dtypes"])
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a damaged cache costs speed, never the run
+        log.warning(
+            "re-run: cached %s layer in %s unreadable (%s); reading the file", kind, run_dir, exc
+        )
+        return None
+
+
+def _read_frame(path: Path, dtypes: dict[str, str]) -> Any:
+    """A kept layer as it was validated: Parquet reads text back as ``str`` columns, the
+    contract leaves them ``object`` (missing = None); validated layers are in EPSG:28992."""
+    import geopandas as gpd
+    import pyarrow.parquet as pq
+
+    if b"geo" in (pq.read_schema(path).metadata or {}):
+        frame = gpd.read_parquet(path).set_crs("EPSG:28992", allow_override=True)
+    else:
+        frame = pd.read_parquet(path)
+    for column, dtype in dtypes.items():
+        if dtype == "object" and str(frame[column].dtype) != "object":
+            text = frame[column].astype(object)
+            frame[column] = text.where(frame[column].notna(), None)
+    if list(frame.columns) != list(dtypes):
+        raise ValueError(f"columns {list(frame.columns)} are not the kept {list(dtypes)}")
+    return frame
+
+
+def write_layers(folder: Path, layers: dict[str, tuple[str, Any]]) -> None:
+    """Keep each validated layer (kind -> (key, frame)) in ``folder/reuse``."""
+    if not layers:
+        return
+    target = Path(folder) / FOLDER
+    target.mkdir(exist_ok=True)
+    for kind, (_, frame) in layers.items():
+        frame.to_parquet(target / f"{kind}.parquet", index=False)
+    kept = {
+        kind: {"key": key, "dtypes": {str(c): str(t) for c, t in frame.dtypes.items()}}
+        for kind, (key, frame) in layers.items()
+    }
+    (target / LAYERS).write_text(json.dumps(kept, indent=1), encoding="utf-8")
 
 
 def write_prices(folder: Path, prices: dict[str, dict[str, float] | None]) -> None:

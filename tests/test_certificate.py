@@ -1,13 +1,17 @@
-"""The re-run certificate: an earlier run's LP prices bound the changed model (Lagrangian bound),
-so a re-run whose start is within the gap of that bound needs no solve."""
+"""Re-runs (``--hint-from``): an earlier run's LP prices bound the changed model (Lagrangian bound),
+so a re-run whose start is within the gap of that bound needs no solve; and the validated layers
+it kept spare a re-run reading and checking the files that did not change."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from ortools.math_opt.python import mathopt
 
@@ -122,14 +126,10 @@ def test_the_first_run_keeps_prices_that_bound_its_own_model(first_run: tuple[Pa
 
 
 def _kpi(run: Path, key: str) -> float:
-    import json
-
     return json.loads((run / "kpis.json").read_text())[key]
 
 
 def _phases(run: Path) -> list[str]:
-    import json
-
     return [p["phase"] for p in json.loads((run / "manifest.json").read_text())["solver_phases"]]
 
 
@@ -184,3 +184,78 @@ def test_a_start_that_breaks_a_rule_is_not_certified(first_run: tuple[Path, Path
     result = AllocationModel(inst, options).solve()
     assert "certificate" not in [p["phase"] for p in result.phases]
     assert verify(inst, result) == []
+
+
+# --- validated layers kept for a re-run -------------------------------------------------------
+
+
+def test_a_rerun_reads_only_the_layers_that_changed(
+    first_run: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import geodata.contract
+
+    scenario_path, first = first_run
+    kept = json.loads((first / "reuse" / "layers.json").read_text())
+    assert set(kept) == {"plots", "services", "neighbourhoods", "regions"}
+    # a copy of the instance with one plot less: only plots.gpkg differs
+    changed = tmp_path / "instance"
+    shutil.copytree(scenario_path.parent, changed)
+    plots = gpd.read_file(changed / "plots.gpkg")
+    (changed / "plots.gpkg").unlink()
+    plots.iloc[1:].to_file(changed / "plots.gpkg", layer="plots", driver="GPKG")
+    read: list[str] = []
+    real = geodata.contract.load_layer
+
+    def counting(kind: str, *args: object, **kwargs: object) -> object:
+        read.append(kind)
+        return real(kind, *args, **kwargs)
+
+    monkeypatch.setattr(geodata.contract, "load_layer", counting)
+    scenario = load_scenario(changed / scenario_path.name)
+    warm = run_scenario(scenario, tmp_path / "warm", hint_from=first)
+    assert read == ["plots"]
+    read.clear()
+    cold = run_scenario(scenario, tmp_path / "cold")
+    assert sorted(read) == sorted(kept)
+    # the same inputs, whichever way they came (the allocations may differ: see above)
+    outcome = ["homes", "support_homes", "selected", "reason", "load"]
+    for name in ("plots", "services"):
+        a = gpd.read_file(tmp_path / "warm" / "allocation.gpkg", layer=name)
+        b = gpd.read_file(tmp_path / "cold" / "allocation.gpkg", layer=name)
+        pd.testing.assert_frame_equal(
+            a.drop(columns=outcome, errors="ignore"), b.drop(columns=outcome, errors="ignore")
+        )
+    assert warm.kpis["homes"] == cold.kpis["homes"]
+
+
+def test_a_kept_layer_comes_back_exactly_as_validated(first_run: tuple[Path, Path]) -> None:
+    from planner.pipeline import load_layers_keyed
+
+    scenario = load_scenario(first_run[0])
+    fresh, _ = load_layers_keyed(scenario)
+    kept, _ = load_layers_keyed(scenario, first_run[1])
+    for kind, frame in fresh.items():
+        again = kept[kind]
+        assert str(again.crs) == str(frame.crs) == "EPSG:28992"
+        assert list(again.dtypes.astype(str)) == list(frame.dtypes.astype(str))
+        for column in frame.columns.drop("geometry"):
+            assert again[column].map(type).tolist() == frame[column].map(type).tolist()
+            pd.testing.assert_series_equal(again[column], frame[column])
+        assert again.geometry.geom_equals_exact(frame.geometry, 0).all()
+
+
+def test_a_damaged_layer_cache_is_read_from_the_file(
+    first_run: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from planner.pipeline import load_layers_keyed
+
+    scenario_path, first = first_run
+    damaged = tmp_path / "damaged"
+    shutil.copytree(first, damaged)
+    (damaged / "reuse" / "services.parquet").write_bytes(b"not parquet")
+    with caplog.at_level(logging.WARNING, logger="planner.rerun"):
+        layers, _ = load_layers_keyed(load_scenario(scenario_path), damaged)
+    assert "services layer" in caplog.text and "unreadable" in caplog.text
+    assert len(layers["services"]) > 0
