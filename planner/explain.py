@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from planner.instance import Instance, sum_by
-from planner.model import FEASIBLE, SolveOptions, build, solve_built
+from planner.model import FEASIBLE, Built, SolveOptions, build, solve_built
 from planner.model.constraints import FAMILIES
 from planner.result import Result
+
+if TYPE_CHECKING:
+    from planner.why_unused import Pricing
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +70,19 @@ def plot_reasons(inst: Instance, result: Result) -> list[str | None]:
 
 
 def priced_plot_reasons(
-    inst: Instance, result: Result
-) -> tuple[list[str | None], dict[str, float] | None]:
-    """``plot_reasons`` and the pricing LP's row prices (None when rule checks stood in)."""
+    inst: Instance,
+    result: Result,
+    main: Built | None = None,
+    earlier: Pricing | None = None,
+) -> tuple[list[str | None], Pricing | None]:
+    """``plot_reasons`` and the final pricing LP (None when rule checks stood in); ``main`` and
+    ``earlier`` as in planner.why_unused.why_unused_priced."""
     from planner.why_unused import why_unused_priced
 
     if result.status in ("OPTIMAL", "FEASIBLE", "SHORTFALL"):
         try:
-            whys, prices = why_unused_priced(inst, result)
-            return [why.text if why is not None else None for why in whys], prices
+            whys, pricing = why_unused_priced(inst, result, main, earlier)
+            return [why.text if why is not None else None for why in whys], pricing
         except Exception as exc:
             log.warning("plot reasons: the pricing LP failed (%s); using rule checks", exc)
     else:

@@ -276,15 +276,16 @@ def write_run(
     phased: PhasedResult | None = None,
     prices: dict[str, dict[str, float] | None] | None = None,
     layers: dict[str, tuple[str, Any]] | None = None,
+    pricing: Any | None = None,
 ) -> Path:
     """Write the run folder; returns its path. Replaces an earlier run folder of the same name.
 
     With ``phased`` (a plan over a horizon) allocation.gpkg holds each plot's peak, and
     timeline.csv and relocations.csv hold the years; ``result`` is then ignored. ``prices``
-    (LP row prices by source) and ``layers`` (validated input layers by cache key) go to
-    ``reuse/`` for a later re-run (planner.rerun).
+    (LP row prices by source), ``layers`` (validated input layers by cache key) and ``pricing``
+    (the final pricing LP) go to ``reuse/`` for a later re-run (planner.rerun).
     """
-    from planner.rerun import write_layers, write_prices
+    from planner.rerun import write_layers, write_prices, write_pricing
 
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -296,6 +297,7 @@ def write_run(
             _write_files(tmp, inst, result, kpis, reasons, manifest)
         write_prices(tmp, prices or {})
         write_layers(tmp, layers or {})
+        write_pricing(tmp, pricing)
         _fsync_tree(tmp)
         _swap_into_place(tmp, out_dir)
     except BaseException:

@@ -202,7 +202,7 @@ def run_scenario(
     from planner.instance import build_instance
     from planner.kpis import compute_kpis
     from planner.model import AllocationModel, SolveOptions
-    from planner.rerun import read_prices
+    from planner.rerun import read_prices, read_pricing
 
     say = progress or (lambda _msg: None)
     if not isinstance(scenario, Scenario):
@@ -236,7 +236,8 @@ def run_scenario(
         say("explaining the shortfall")
         lines, binding = explain_shortfall(inst, result, options)
         result = dataclasses.replace(result, explanation=lines, binding=binding)
-    reasons, row_prices = priced_plot_reasons(inst, result)
+    earlier = read_pricing(hint_from) if hint_from is not None else None
+    reasons, pricing = priced_plot_reasons(inst, result, model.main, earlier)
     lap("explain")
     problems = verify(inst, result)
     if problems:
@@ -255,8 +256,9 @@ def run_scenario(
         kpis=kpis,
         reasons=reasons,
         manifest=manifest,
-        prices={"guide": model.lp_prices, "pricing": row_prices},
+        prices={"guide": model.lp_prices, "pricing": pricing.rows if pricing else None},
         layers=keyed,
+        pricing=pricing,
     )
     return RunOutcome(out_dir=out, kpis=kpis, stage_seconds=manifest["stage_seconds"])
 

@@ -7,6 +7,10 @@
   key made of the file's sha256, the layer and CRS asked for and the data contract's own code.
   A re-run whose input has the same key reads it from here instead of reading and checking the
   file again; a changed file (another sha256) is read and checked as always.
+- ``pricing.parquet`` and ``pricing.json``: the final pricing LP's nonzero column values and
+  the unused plots it let take support homes. With its row prices (in ``prices.parquet``) a
+  re-run checks whether that solution is still optimal for its own pricing LP (the KKT
+  conditions, planner.model.certificate.still_optimal) and then solves no LP for the reasons.
 - ``prices.parquet``: LP prices per named model row (``source`` the LP they come from: the
   polish's guiding LP, planner.model.polish, and the pricing LP, planner.why_unused). Any
   prices bound any later version of the model (planner.model.certificate), so a re-run whose
@@ -32,6 +36,8 @@ log = logging.getLogger(__name__)
 FOLDER = "reuse"
 PRICES = "prices.parquet"
 LAYERS = "layers.json"
+PRICING = "pricing.parquet"
+PRICING_META = "pricing.json"
 
 
 def _sha256(path: Path) -> str:
@@ -146,3 +152,39 @@ def read_prices(run_dir: Path) -> list[dict[str, float]] | None:
         dict(zip(group["row"].astype(str), group["price"].astype(float), strict=True))
         for _, group in table.groupby("source", sort=True)
     ]
+
+
+def write_pricing(folder: Path, pricing: Any | None) -> None:
+    """Keep the final pricing LP's column values and support plots (its row prices go with
+    ``write_prices``)."""
+    if pricing is None:
+        return
+    target = Path(folder) / FOLDER
+    target.mkdir(exist_ok=True)
+    table = pd.DataFrame({"column": list(pricing.values), "value": list(pricing.values.values())})
+    table.to_parquet(target / PRICING, index=False)
+    meta = {"support_on": pricing.support_on}
+    (target / PRICING_META).write_text(json.dumps(meta), encoding="utf-8")
+
+
+def read_pricing(run_dir: Path) -> Any | None:
+    """The final pricing LP an earlier run folder kept (planner.why_unused.Pricing), or None."""
+    from planner.why_unused import Pricing
+
+    folder = Path(run_dir) / FOLDER
+    if not (folder / PRICING).is_file():
+        return None
+    try:
+        table = pd.read_parquet(folder / PRICING, columns=["column", "value"])
+        meta = json.loads((folder / PRICING_META).read_text(encoding="utf-8"))
+        prices = pd.read_parquet(folder / PRICES, columns=["source", "row", "price"])
+    except Exception as exc:  # a damaged cache costs speed, never the run
+        log.warning("re-run: the kept pricing LP in %s is unreadable (%s)", run_dir, exc)
+        return None
+    rows = prices[prices["source"] == "pricing"]
+    support_on = meta.get("support_on")
+    return Pricing(
+        rows=dict(zip(rows["row"].astype(str), rows["price"].astype(float), strict=True)),
+        values=dict(zip(table["column"].astype(str), table["value"].astype(float), strict=True)),
+        support_on=None if support_on is None else [str(pid) for pid in support_on],
+    )

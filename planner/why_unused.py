@@ -1,7 +1,8 @@
 """Why each unused plot is unused, read from the model's LP prices rather than from rule checks.
 
-After the allocation is solved, the same model (planner.model.build) is built once more as a
-linear programme (LP), to ask "why would the optimum not put even one home here?":
+After the allocation is solved, the same model is turned into a linear programme (LP), to ask
+"why would the optimum not put even one home here?" (derived from the solved model's arrays,
+``_derived_lp``, or, after a shortfall, built again with planner.model.build):
 
 * every plot the allocation uses stays open (used_p = 1); its homes may move between one module
   and its capacity, so the LP can still shift homes between open plots;
@@ -38,16 +39,21 @@ the largest part is the main reason. Special cases, in order:
 Support homes on unused plots are priced, not solved for: the first LP leaves their care
 assignment columns out (much faster at national scale) and, if at its prices support homes
 would make some unused plot pay, solves again with those plots' columns in (column generation).
-planner.explain.plot_reasons calls this and falls back to rule checks if the LP fails.
+On a re-run (``--hint-from``) the earlier run's final LP solution is matched by name and kept
+when it is still optimal for this LP (the KKT conditions: certificate.still_optimal); no LP is
+solved then. planner.explain.plot_reasons calls this and falls back to rule checks if the LP
+fails.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,6 +63,14 @@ from ortools.math_opt.python import mathopt
 from planner.errors import SolverError
 from planner.instance import Instance
 from planner.model import INFEASIBLE, Built, build
+from planner.model.certificate import (
+    Arrays,
+    LpSolution,
+    prices_by_row,
+    proto_of,
+    solve_lp,
+    still_optimal,
+)
 from planner.result import Result
 
 log = logging.getLogger(__name__)
@@ -127,6 +141,17 @@ class _Prices:
     support_ub: dict[int, float]
     support_off: set[int]
     rows: dict[str, float] = field(default_factory=dict)  # price per named row, for a re-run
+    names: list[str] = field(default_factory=list)  # column names, in the order of ``values``
+
+
+@dataclass
+class Pricing:
+    """The final pricing LP, kept for a re-run (planner.rerun): nonzero row prices and column
+    values by name, and the unused plots (plot_id) whose support homes it had (None: all)."""
+
+    rows: dict[str, float]
+    values: dict[str, float]
+    support_on: list[str] | None
 
 
 def _family(name: str) -> str | None:
@@ -259,6 +284,7 @@ def _lp_prices(
         support_ub=support_ub,
         support_off={p for p in support_ub if off[p]},
         rows={n: float(price) for n, price in zip(names, y, strict=True) if n and price != 0.0},
+        names=list(proto.variables.names),
     )
     log.info(
         "plot reasons: pricing LP built in %.2f s, solved in %.2f s, prices spread in %.2f s",
@@ -269,6 +295,160 @@ def _lp_prices(
     return prices, built
 
 
+def _derived_lp(inst: Instance, result: Result, main: Built) -> tuple[Arrays, int | None, Any]:
+    """The pricing LP (module docstring) as arrays, derived from the solved model instead of
+    built again (a third of the explain stage at 5,000 plots): continuous, every used plot
+    open, each minimum-homes row at one module. Returns it with the target row's position and
+    the model proto it came from."""
+    proto = main.model.export_model()
+    arrays = Arrays.of(proto)
+    v = main.vars
+    col = np.searchsorted(arrays.var_ids, [v.used[p].id for p in v.used])
+    used_col = dict(zip(v.used, col.tolist(), strict=True))
+    ids = inst.plots["plot_id"].astype(str).to_numpy()
+    plot_of = {pid: p for p, pid in enumerate(ids)}
+    names = arrays.row_names
+    used_col_of_row = np.full(len(names), -1, dtype=np.int64)
+    target = None
+    for i, name in enumerate(names):
+        if name.startswith("min_homes["):
+            used_col_of_row[i] = used_col[plot_of[name[len("min_homes[") : -1]]]
+        elif name == "target":
+            target = i
+    coo = arrays.matrix.tocoo()
+    drop = used_col_of_row[coo.row] == coo.col
+    rows = np.flatnonzero(used_col_of_row >= 0)
+    matrix = sp.csr_matrix(
+        (
+            np.concatenate([coo.data[~drop], np.full(len(rows), -float(inst.module))]),
+            (
+                np.concatenate([coo.row[~drop], rows]),
+                np.concatenate([coo.col[~drop], used_col_of_row[rows]]),
+            ),
+        ),
+        shape=arrays.matrix.shape,
+    )
+    lx = arrays.lx.copy()
+    lx[[used_col[p] for p in v.used if result.homes[p] > 0]] = 1.0
+    return dataclasses.replace(arrays, matrix=matrix, lx=lx), target, proto
+
+
+def _derived_prices(
+    inst: Instance,
+    result: Result,
+    main: Built,
+    support_on: set[int] | None,
+    earlier: Pricing | None,
+) -> _Prices:
+    """``_lp_prices`` on the LP ``_derived_lp`` gives; with ``earlier`` (a re-run), its solution
+    is taken as it is when it is still optimal here (certificate.still_optimal)."""
+    started = time.perf_counter()
+    arrays, target, proto = _derived_lp(inst, result, main)
+    v = main.vars
+    col = {int(i): c for c, i in enumerate(arrays.var_ids)}
+    off = np.zeros(len(result.homes), dtype=bool)
+    keep = np.ones(len(arrays.var_ids), dtype=bool)
+    ux = arrays.ux.copy()
+    if support_on is not None:
+        off = (result.homes == 0) & ~np.isin(np.arange(len(result.homes)), list(support_on))
+        for p, support in v.support.items():
+            if off[p]:
+                ux[col[support.id]] = 0.0
+        if v.assign:
+            keys = np.fromiter(v.assign, dtype=np.int64, count=len(v.assign))
+            plot_of = inst.model_pairs().loc[keys, "plot"].to_numpy(dtype=np.int64)
+            gone = [
+                col[var.id] for var, p in zip(v.assign.values(), plot_of, strict=True) if off[p]
+            ]
+            keep[gone] = False
+    lr, ur = arrays.lr.copy(), arrays.ur.copy()
+    if target is not None and lr[target] == ur[target]:
+        lr[target] = ur[target] = ur[target] - TARGET_EPS
+    else:
+        target = None
+    lp = dataclasses.replace(arrays, ux=ux, lr=lr, ur=ur)
+    params = mathopt.SolveParameters(
+        time_limit=dt.timedelta(seconds=LP_TIME_LIMIT_S),
+        lp_algorithm=mathopt.LPAlgorithm.DUAL_SIMPLEX,
+    )
+    prepared = time.perf_counter()
+    solution = _kept_solution(lp, keep, earlier)
+    reused = solution is not None
+    if solution is None:
+        solution = solve_lp(proto_of(proto, lp, keep), lp, params)
+        if solution.infeasible and target is not None:
+            # No home can give way (every one is an agreed project): price the target as it is.
+            lr[target] = ur[target] = ur[target] + TARGET_EPS
+            lp = dataclasses.replace(lp, lr=lr, ur=ur)
+            solution = solve_lp(proto_of(proto, lp, keep), lp, params)
+        if not solution.optimal:
+            raise SolverError("the pricing LP did not end OPTIMAL")
+        if solution.y is None:
+            raise SolverError("the pricing LP returned no prices")
+    solved = time.perf_counter()
+    prices = _spread(inst, lp, solution.x, solution.y, v, off, col)
+    log.info(
+        "plot reasons: pricing LP derived in %.2f s, %s, %.2f s, prices spread in %.2f s",
+        prepared - started,
+        "kept from the earlier run" if reused else "solved",
+        solved - prepared,
+        time.perf_counter() - solved,
+    )
+    return prices
+
+
+def _kept_solution(lp: Arrays, keep: np.ndarray, earlier: Pricing | None) -> LpSolution | None:
+    """The earlier run's pricing LP solution (matched by name), if it is still optimal here."""
+    if earlier is None:
+        return None
+    x = np.fromiter(
+        (earlier.values.get(str(n), 0.0) for n in lp.var_names),
+        dtype=float,
+        count=len(lp.var_names),
+    )
+    y = prices_by_row(lp, earlier.rows)
+    if not still_optimal(lp, keep, x, y):
+        log.info("plot reasons: the earlier pricing LP is not optimal here; solving it")
+        return None
+    return LpSolution(optimal=True, infeasible=False, x=x, y=y)
+
+
+def _spread(
+    inst: Instance,
+    lp: Arrays,
+    x: np.ndarray,
+    y: np.ndarray,
+    v: Any,
+    off: np.ndarray,
+    col: dict[int, int],
+) -> _Prices:
+    """Spread the prices y over the columns by rule family (see _Prices)."""
+    families = [_family(str(n)) for n in lp.row_names]
+    code = np.array([PRICED.index(f) if f else -1 for f in families], dtype=np.int64)
+    keep = code >= 0
+    by_family = sp.csr_matrix(
+        (y[keep], (np.flatnonzero(keep), code[keep])), shape=(len(lp.row_ids), len(PRICED))
+    )
+    sense = 1.0 if lp.maximize else -1.0
+    unit = sense * np.asarray((lp.matrix.T @ by_family).T.todense())
+    target = [y[i] for i, n in enumerate(lp.row_names) if n == "target"]
+    support_ub = {p: float(s.upper_bound) for p, s in v.support.items()}
+    return _Prices(
+        unit=unit,
+        obj=-sense * lp.objective,
+        col=col,
+        values=x,
+        margin=float(target[0]) if target else None,
+        sense=sense,
+        support_ub=support_ub,
+        support_off={p for p in support_ub if off[p]},
+        rows={
+            str(n): float(price) for n, price in zip(lp.row_names, y, strict=True) if n and price
+        },
+        names=[str(n) for n in lp.var_names],
+    )
+
+
 def why_unused(inst: Instance, result: Result) -> list[Why | None]:
     """The main reason per plot (None for used plots), from one LP solve (a few more when
     support homes on unused plots would pay at the first LP's prices); raises SolverError when
@@ -276,12 +456,42 @@ def why_unused(inst: Instance, result: Result) -> list[Why | None]:
     return why_unused_priced(inst, result)[0]
 
 
-def why_unused_priced(inst: Instance, result: Result) -> tuple[list[Why | None], dict[str, float]]:
-    """``why_unused`` and the final LP's price per named row (nonzero ones): the prices are
-    those of the model's LP relaxation, which bound a re-run (planner.model.certificate)."""
+def why_unused_priced(
+    inst: Instance,
+    result: Result,
+    main: Built | None = None,
+    earlier: Pricing | None = None,
+) -> tuple[list[Why | None], Pricing]:
+    """``why_unused`` and the final pricing LP (for a re-run; its prices are those of the
+    model's LP relaxation, which bound a re-run: planner.model.certificate).
+
+    ``main`` is the model the allocation was solved with: the LP is derived from it rather than
+    built again. ``earlier`` is a previous run's final LP: where it is still optimal here, it
+    stands and no LP is solved.
+    """
+    derive = (
+        main is not None
+        and main.mode == "target"
+        and not main.relax
+        and result.status in ("OPTIMAL", "FEASIBLE")
+    )
+    ids = inst.plots["plot_id"].astype(str).to_numpy()
+    index = {pid: p for p, pid in enumerate(ids)}
     support_on: set[int] | None = set()
+    if derive and earlier is not None:
+        support_on = (
+            None
+            if earlier.support_on is None
+            else {index[pid] for pid in earlier.support_on if pid in index}
+        )
+    else:
+        earlier = None
     for round_ in range(MAX_ROUNDS + 1):
-        prices, built = _lp_prices(inst, result, support_on=support_on)
+        if derive:
+            assert main is not None
+            prices, built = _derived_prices(inst, result, main, support_on, earlier), main
+        else:
+            prices, built = _lp_prices(inst, result, support_on=support_on)
         parts, extra, context = _price_plots(inst, result, prices, built)
         if support_on is None or not extra:
             break
@@ -290,6 +500,7 @@ def why_unused_priced(inst: Instance, result: Result) -> tuple[list[Why | None],
             len(extra),
         )
         support_on |= set(extra)
+        earlier = None
         if len(support_on) > MAX_SUPPORT_COLUMNS or round_ == MAX_ROUNDS - 1:
             support_on = None
     plots = inst.plots
@@ -304,7 +515,10 @@ def why_unused_priced(inst: Instance, result: Result) -> tuple[list[Why | None],
             reasons[p] = Why("not_eligible", f"not eligible: {why_not[p]}")
         elif p in v.used:
             reasons[p] = context.reason(p, parts[p])
-    return reasons, prices.rows
+    names = prices.names
+    values = {names[c]: float(x) for c, x in enumerate(prices.values) if x != 0.0 and names[c]}
+    kept_on = None if support_on is None else sorted(str(ids[p]) for p in support_on)
+    return reasons, Pricing(rows=prices.rows, values=values, support_on=kept_on)
 
 
 def _price_plots(

@@ -259,3 +259,69 @@ def test_a_damaged_layer_cache_is_read_from_the_file(
         layers, _ = load_layers_keyed(load_scenario(scenario_path), damaged)
     assert "services layer" in caplog.text and "unreadable" in caplog.text
     assert len(layers["services"]) > 0
+
+
+# --- the pricing LP: derived from the solved model, kept on a re-run while still optimal -----
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_the_derived_pricing_lp_gives_the_built_ones_reasons(tmp_path: Path, seed: int) -> None:
+    from planner.model import AllocationModel, SolveOptions
+    from planner.why_unused import why_unused_priced
+
+    scenario = load_scenario(national.generate(200, tmp_path / "n", seed=seed))
+    inst = build_instance(load_layers(scenario), scenario)
+    model = AllocationModel(inst, SolveOptions.from_scenario(inst))
+    result = model.solve()
+    built, built_lp = why_unused_priced(inst, result)  # the LP built again, as before
+    derived, derived_lp = why_unused_priced(inst, result, model.main)
+    assert [w and (w.family, w.text) for w in derived] == [w and (w.family, w.text) for w in built]
+    assert derived_lp.rows.keys() == built_lp.rows.keys()
+    for row, price in built_lp.rows.items():
+        assert derived_lp.rows[row] == pytest.approx(price, abs=1e-9)
+    assert sum(w is not None for w in derived) > 100  # unused plots were explained
+
+
+def test_the_lps_own_solution_is_still_optimal_and_a_changed_one_is_not() -> None:
+    from planner.model.certificate import still_optimal
+
+    model = _tiny_facility_model(False)
+    res = _lp(model)
+    arrays = Arrays.of(model.export_model())
+    x = np.array([res.variable_values()[v] for v in model.variables()])
+    y = _duals(arrays, res)
+    keep = np.ones(len(x), dtype=bool)
+    assert still_optimal(arrays, keep, x, y)
+    cheaper = Arrays.of(model.export_model())
+    cheaper.objective[np.flatnonzero(x == 0)[0]] -= 50.0  # an unused column now pays
+    assert not still_optimal(cheaper, keep, x, y)
+    moved = x.copy()
+    moved[np.argmax(x)] += 1.0  # breaks a demand row
+    assert not still_optimal(arrays, keep, moved, y)
+    assert not still_optimal(arrays, keep, x, y * 0.5)  # prices no longer balance the costs
+
+
+def test_a_rerun_keeps_the_earlier_pricing_lp_while_it_is_optimal(
+    first_run: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    scenario_path, first = first_run
+    with caplog.at_level(logging.INFO, logger="planner.why_unused"):
+        run_scenario(load_scenario(scenario_path), tmp_path / "again", hint_from=first)
+    assert "kept from the earlier run" in caplog.text
+    # the same reasons; a certified re-run only mentions its (LP) gap where the gap matters
+    reasons = [
+        gpd.read_file(run / "allocation.gpkg", layer="plots")["reason"]
+        .fillna("")
+        .str.replace(r", or left out within the solver's optimality gap \(.*\)$", "", regex=True)
+        .tolist()
+        for run in (first, tmp_path / "again")
+    ]
+    assert reasons[0] == reasons[1]
+    caplog.clear()
+    # a shorter reach takes care pairs the earlier LP used: its solution no longer holds
+    shorter = apply_overrides(load_scenario(scenario_path), {"support.reach_m.huisarts": 1000})
+    with caplog.at_level(logging.INFO, logger="planner.why_unused"):
+        run_scenario(shorter, tmp_path / "shorter", hint_from=first)
+    assert "not optimal here; solving it" in caplog.text

@@ -373,8 +373,10 @@ class AllocationModel:
         res = None
         self._polished: Polished | None = None
         self.lp_prices: dict[str, float] | None = None  # the guiding LP's, for a re-run
+        self.main: Built | None = None  # the target model (explanations derive from it)
         if eligible_cap >= inst.scenario.target_homes:
             main = build(inst, mode="target", integer_flows=integer_flows)
+            self.main = main
             start = self._usable_hint(opts.hint) or self._greedy_start()
             certified = self._certified(main, start, started) if opts.hint else None
             if certified is not None:

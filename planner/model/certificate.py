@@ -32,6 +32,7 @@ class Arrays:
     """A MathOpt model proto as NumPy arrays (rows and columns in the proto's order)."""
 
     var_ids: np.ndarray
+    var_names: np.ndarray
     row_ids: np.ndarray
     row_names: np.ndarray
     matrix: sp.csr_matrix
@@ -64,8 +65,10 @@ class Arrays:
             lin.values, dtype=float
         )
         names = list(proto.linear_constraints.names) or [""] * len(row_ids)
+        columns = list(proto.variables.names) or [""] * len(var_ids)
         return cls(
             var_ids=var_ids,
+            var_names=np.asarray(columns, dtype=object),
             row_ids=row_ids,
             row_names=np.asarray(names, dtype=object),
             matrix=matrix,
@@ -227,3 +230,131 @@ def relaxation_prices(proto: Any) -> dict[str, float] | None:
     if res.termination.reason != mathopt.TerminationReason.OPTIMAL:
         return None
     return prices
+
+
+# --- LPs as arrays: the pricing LP derived from the built model, solved and checked ----------
+
+
+def proto_of(template: Any, arrays: Arrays, keep: np.ndarray) -> Any:
+    """A nameless LP model proto of ``arrays`` with only the columns ``keep`` marks (the others
+    are fixed at 0: each has lower bound 0); ``template`` gives the proto type and objective."""
+    out = type(template)()
+    out.name = template.name
+    var_ids = arrays.var_ids[keep]
+    out.variables.ids.extend(var_ids.tolist())
+    out.variables.lower_bounds.extend(arrays.lx[keep].tolist())
+    out.variables.upper_bounds.extend(arrays.ux[keep].tolist())
+    out.variables.integers.extend([False] * len(var_ids))
+    out.objective.maximize = arrays.maximize
+    out.objective.offset = arrays.offset
+    terms = np.flatnonzero(keep & (arrays.objective != 0))
+    out.objective.linear_coefficients.ids.extend(arrays.var_ids[terms].tolist())
+    out.objective.linear_coefficients.values.extend(arrays.objective[terms].tolist())
+    out.linear_constraints.ids.extend(arrays.row_ids.tolist())
+    out.linear_constraints.lower_bounds.extend(arrays.lr.tolist())
+    out.linear_constraints.upper_bounds.extend(arrays.ur.tolist())
+    coo = arrays.matrix[:, np.flatnonzero(keep)].tocoo()
+    order = np.lexsort((coo.col, coo.row))  # the proto wants row-major order
+    out.linear_constraint_matrix.row_ids.extend(arrays.row_ids[coo.row[order]].tolist())
+    out.linear_constraint_matrix.column_ids.extend(var_ids[coo.col[order]].tolist())
+    out.linear_constraint_matrix.coefficients.extend(coo.data[order].tolist())
+    return out
+
+
+@dataclass(frozen=True)
+class LpSolution:
+    """An LP's outcome in the arrays' positions: termination, primal x (0 for columns left out)
+    and row prices y (None without a dual feasible solution)."""
+
+    optimal: bool
+    infeasible: bool
+    x: np.ndarray
+    y: np.ndarray | None
+
+
+def solve_lp(proto: Any, arrays: Arrays, params: Any) -> LpSolution:
+    """Solve an LP proto with HiGHS through MathOpt's core, reading the values as arrays: no
+    Python object per variable or row (54,676 columns and 38,269 rows at 5,000 plots)."""
+    from ortools.math_opt import result_pb2, solution_pb2
+    from ortools.math_opt.core.python import solver
+    from ortools.math_opt.python import callback, init_arguments, mathopt
+
+    answer = solver.solve(
+        proto,
+        mathopt.SolverType.HIGHS.value,
+        init_arguments.StreamableSolverInitArguments().to_proto(),
+        params.to_proto(),
+        mathopt.ModelSolveParameters().to_proto(),
+        None,
+        callback.CallbackRegistration().to_proto(),
+        None,
+        None,
+    )
+    reason = answer.termination.reason
+    x = np.zeros(len(arrays.var_ids))
+    y = None
+    if len(answer.solutions):
+        solution = answer.solutions[0]
+        if solution.HasField("primal_solution"):
+            values = solution.primal_solution.variable_values
+            where = np.searchsorted(arrays.var_ids, np.asarray(values.ids, dtype=np.int64))
+            x[where] = np.asarray(values.values, dtype=float)
+        dual = solution.dual_solution
+        if (
+            solution.HasField("dual_solution")
+            and dual.feasibility_status == solution_pb2.SOLUTION_STATUS_FEASIBLE
+        ):
+            y = np.zeros(len(arrays.row_ids))
+            where = np.searchsorted(
+                arrays.row_ids, np.asarray(dual.dual_values.ids, dtype=np.int64)
+            )
+            y[where] = np.asarray(dual.dual_values.values, dtype=float)
+    return LpSolution(
+        optimal=reason == result_pb2.TERMINATION_REASON_OPTIMAL,
+        infeasible=reason
+        in (
+            result_pb2.TERMINATION_REASON_INFEASIBLE,
+            result_pb2.TERMINATION_REASON_INFEASIBLE_OR_UNBOUNDED,
+        ),
+        x=x,
+        y=y,
+    )
+
+
+def still_optimal(arrays: Arrays, keep: np.ndarray, x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether primal x and row prices y (an earlier LP's, matched by name) are optimal for
+    this LP (columns outside ``keep`` left out): x within the bounds and rows, every reduced
+    cost of the right sign for where its column sits, and a price only on a row at its bound
+    (the KKT conditions, to HiGHS's tolerance scaled by the size of each term)."""
+    with np.errstate(invalid="ignore"):  # inf - inf where a bound is infinite: never "at" it
+        return _kkt(arrays, keep, x, y)
+
+
+def _kkt(arrays: Arrays, keep: np.ndarray, x: np.ndarray, y: np.ndarray) -> bool:
+    tol = 1e-6
+    scale = 1.0 + np.abs(x)
+    if np.any(x[~keep] != 0):
+        return False
+    if np.any(x < arrays.lx - tol * scale) or np.any(x > arrays.ux + tol * scale):
+        return False
+    activity = arrays.matrix @ x
+    row_scale = 1.0 + abs(arrays.matrix) @ np.abs(x)
+    if np.any(activity < arrays.lr - tol * row_scale) or np.any(
+        activity > arrays.ur + tol * row_scale
+    ):
+        return False
+    sense = 1.0 if arrays.maximize else -1.0
+    yy = sense * y
+    at_upper = np.isfinite(arrays.ur) & (activity >= arrays.ur - tol * row_scale)
+    at_lower = np.isfinite(arrays.lr) & (activity <= arrays.lr + tol * row_scale)
+    if np.any((yy > tol) & ~at_upper) or np.any((yy < -tol) & ~at_lower):
+        return False
+    reduced = (sense * arrays.objective - arrays.matrix.T @ yy)[keep]
+    xs, lx, ux = x[keep], arrays.lx[keep], arrays.ux[keep]
+    low = np.isfinite(lx) & (xs <= lx + tol * (1.0 + np.abs(lx)))
+    high = np.isfinite(ux) & (xs >= ux - tol * (1.0 + np.abs(ux)))
+    r_tol = tol * (1.0 + np.abs(arrays.objective[keep]))
+    # maximising: at the lower bound the reduced cost is <= 0, at the upper >= 0, between = 0
+    bad = (low & ~high & (reduced > r_tol)) | (high & ~low & (reduced < -r_tol))
+    bad |= ~low & ~high & (np.abs(reduced) > r_tol)
+    return not bool(np.any(bad))
