@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import logging
 import math
 import platform
@@ -101,14 +100,6 @@ def _snapshot_database_layers(scenario: Scenario) -> Scenario:
     return snapshot_database_layers(scenario)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _version(package: str) -> str | None:
     try:
         return metadata.version(package)
@@ -117,13 +108,15 @@ def _version(package: str) -> str | None:
 
 
 def build_manifest(scenario: Scenario, stage_seconds: dict[str, float]) -> dict[str, Any]:
+    from planner.rerun import sha256_file
+
     inputs = {}
     for kind in (*LAYER_KINDS, "network"):
         path = scenario.layer_path(kind)
         if path is not None:
             inputs[kind] = {
                 "path": str(path),
-                "sha256": _sha256(path),
+                "sha256": sha256_file(path),
                 "bytes": path.stat().st_size,
             }
     packages = [

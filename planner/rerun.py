@@ -40,7 +40,15 @@ PRICING = "pricing.parquet"
 PRICING_META = "pricing.json"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The file's sha256, computed once per version of the file (path, modification time and
+    size): the layer keys here and the run's manifest both need it."""
+    stat = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256(path: str, _mtime_ns: int, _size: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -63,7 +71,7 @@ def _contract_code() -> str:
 def layer_key(path: Path, layer: str | None, crs: str | None) -> str:
     """What a validated layer depends on: the file's bytes, the layer and CRS asked for, and the
     contract's code."""
-    return f"{_sha256(path)}|{layer or ''}|{crs or ''}|{_contract_code()}"
+    return f"{sha256_file(path)}|{layer or ''}|{crs or ''}|{_contract_code()}"
 
 
 def cached_layer(run_dir: Path | None, kind: str, key: str) -> Any | None:
