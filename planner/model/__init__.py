@@ -394,7 +394,9 @@ class AllocationModel:
             status, main, res = self._shortfall(phases, integer_flows)
         assert main is not None and res is not None
         if self.lp_prices is None and status in ("OPTIMAL", "FEASIBLE") and self._polishes:
-            self.lp_prices = relaxation_prices(main.model.export_model())
+            # prices for a later re-run, for at most a quarter of the time the solve took
+            spent = time.perf_counter() - started
+            self.lp_prices = relaxation_prices(main.model.export_model(), max(0.5, spent / 4))
         result = self._result(main, res, status, phases, time.perf_counter() - started)
         log.info(
             "model: %s, %d homes, objective %.4f, gap %s, %.1f s",

@@ -18,6 +18,7 @@ is proven good enough without calling the solver (AllocationModel._certified).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -211,9 +214,13 @@ def solve_with_prices(
     return result.parse_solve_result(answer, model, validate=False), prices
 
 
-def relaxation_prices(proto: Any) -> dict[str, float] | None:
-    """The LP relaxation's price per named row (nonzero ones), or None if it does not solve:
-    for runs where no guiding LP ran (planner.model.polish), so a re-run has tight prices."""
+def relaxation_prices(proto: Any, seconds: float) -> dict[str, float] | None:
+    """The LP relaxation's price per named row (nonzero ones), or None if it does not solve
+    within ``seconds``: for runs where no guiding LP ran (planner.model.polish), so a re-run
+    has tight prices. They only speed up a later re-run, so the caller caps their cost (the
+    LP of OR-Library's capb takes 15 s, as long as its whole solve)."""
+    import datetime as dt
+
     from ortools.math_opt.python import mathopt
 
     relaxed = type(proto)()
@@ -221,13 +228,16 @@ def relaxation_prices(proto: Any) -> dict[str, float] | None:
     relaxed.variables.ClearField("integers")
     relaxed.variables.integers.extend([False] * len(proto.variables.ids))
     model = mathopt.Model.from_model_proto(relaxed)
-    params = mathopt.SolveParameters(lp_algorithm=mathopt.LPAlgorithm.DUAL_SIMPLEX)
+    params = mathopt.SolveParameters(
+        lp_algorithm=mathopt.LPAlgorithm.DUAL_SIMPLEX, time_limit=dt.timedelta(seconds=seconds)
+    )
     only_status = mathopt.ModelSolveParameters(
         variable_values_filter=mathopt.SparseVectorFilter(filtered_items=set()),
         reduced_costs_filter=mathopt.SparseVectorFilter(filtered_items=set()),
     )
     res, prices = solve_with_prices(model, relaxed, params, only_status)
     if res.termination.reason != mathopt.TerminationReason.OPTIMAL:
+        log.info("no LP prices kept for a re-run: the LP relaxation ended %s", res.termination)
         return None
     return prices
 
