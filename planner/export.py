@@ -27,6 +27,7 @@ from planner.result import Result
 
 if TYPE_CHECKING:
     from planner.phasing import PhasedResult
+    from planner.rerun import Kept
 
 log = logging.getLogger(__name__)
 
@@ -274,19 +275,14 @@ def write_run(
     reasons: list[str | None],
     manifest: dict[str, Any],
     phased: PhasedResult | None = None,
-    prices: dict[str, dict[str, float] | None] | None = None,
-    layers: dict[str, tuple[str, Any]] | None = None,
-    pricing: Any | None = None,
+    kept: Kept | None = None,
 ) -> Path:
     """Write the run folder; returns its path. Replaces an earlier run folder of the same name.
 
     With ``phased`` (a plan over a horizon) allocation.gpkg holds each plot's peak, and
-    timeline.csv and relocations.csv hold the years; ``result`` is then ignored. ``prices``
-    (LP row prices by source), ``layers`` (validated input layers by cache key) and ``pricing``
-    (the final pricing LP) go to ``reuse/`` for a later re-run (planner.rerun).
+    timeline.csv and relocations.csv hold the years; ``result`` is then ignored. ``kept``
+    goes to ``reuse/`` for a later re-run (planner.rerun).
     """
-    from planner.rerun import write_layers, write_prices, write_pricing
-
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
@@ -295,9 +291,8 @@ def write_run(
             _write_phased(tmp, inst, phased, kpis, reasons, manifest)
         else:
             _write_files(tmp, inst, result, kpis, reasons, manifest)
-        write_prices(tmp, prices or {})
-        write_layers(tmp, layers or {})
-        write_pricing(tmp, pricing)
+        if kept is not None:
+            kept.write(tmp)
         _fsync_tree(tmp)
         _swap_into_place(tmp, out_dir)
     except BaseException:

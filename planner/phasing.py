@@ -688,7 +688,7 @@ class PhasingModel:
                 return self._empty("INFEASIBLE", v, size, phases, time.perf_counter() - started)
             if reason not in FEASIBLE:
                 if start_plan is not None:
-                    return self._from_start(start, start_plan, v, size, phases, started, bound)
+                    return self._from_start(start, v, size, phases, started, bound)
                 raise SolverError(
                     f"no phasing plan found within solver.time_limit_s={limit} s "
                     f"({reason.name}); raise the time limit"
@@ -748,7 +748,7 @@ class PhasingModel:
             arrays = phased_start(self.inst, slack, regions)
             if arrays is None:
                 continue
-            candidate = self._from_start(arrays, None, v, size, [], started, bound)
+            candidate = self._from_start(arrays, v, size, [], started, bound)
             problems = verify_phased(self.inst, candidate)
             if problems:
                 log.warning("phasing: the constructive plan breaks %s", problems[0])
@@ -773,7 +773,6 @@ class PhasingModel:
     def _from_start(
         self,
         start: dict[str, np.ndarray],
-        plan: PhasedResult | None,
         v: _Vars,
         size: dict[str, int],
         phases: list[dict[str, Any]],
@@ -817,7 +816,7 @@ class PhasingModel:
         )
         if bound is None and found.best_bound is not None:
             bound = found.best_bound
-        return self._from_start(start, plan, v, size, phases, started, bound)
+        return self._from_start(start, v, size, phases, started, bound)
 
     def _widen(self, chosen: set[int], v: _Vars) -> set[int]:
         """The chosen plots and, best suitability first, others with a window, until there are

@@ -195,7 +195,7 @@ def run_scenario(
     from planner.instance import build_instance
     from planner.kpis import compute_kpis
     from planner.model import AllocationModel, SolveOptions
-    from planner.rerun import read_prices, read_pricing
+    from planner.rerun import Earlier, Kept, read_earlier
 
     say = progress or (lambda _msg: None)
     if not isinstance(scenario, Scenario):
@@ -220,8 +220,8 @@ def run_scenario(
         return _run_phased(inst, layers, out_dir, say, lap, seconds, verbose)
     say("solving")
     hint = read_allocation(hint_from) if hint_from is not None else None
-    prices = read_prices(hint_from) if hint_from is not None else None
-    options = SolveOptions.from_scenario(inst, verbose=verbose, hint=hint, prices=prices)
+    earlier = read_earlier(hint_from) if hint_from is not None else Earlier()
+    options = SolveOptions.from_scenario(inst, verbose=verbose, hint=hint, prices=earlier.prices)
     model = AllocationModel(inst, options)
     result = model.solve()
     lap("solve")
@@ -229,8 +229,7 @@ def run_scenario(
         say("explaining the shortfall")
         lines, binding = explain_shortfall(inst, result, options)
         result = dataclasses.replace(result, explanation=lines, binding=binding)
-    earlier = read_pricing(hint_from) if hint_from is not None else None
-    reasons, pricing = priced_plot_reasons(inst, result, model.main, earlier)
+    reasons, pricing = priced_plot_reasons(inst, result, model.main, earlier.pricing)
     lap("explain")
     problems = verify(inst, result)
     if problems:
@@ -249,9 +248,11 @@ def run_scenario(
         kpis=kpis,
         reasons=reasons,
         manifest=manifest,
-        prices={"guide": model.lp_prices, "pricing": pricing.rows if pricing else None},
-        layers=keyed,
-        pricing=pricing,
+        kept=Kept(
+            prices={"guide": model.lp_prices, "pricing": pricing.rows if pricing else None},
+            layers=keyed,
+            pricing=pricing,
+        ),
     )
     return RunOutcome(out_dir=out, kpis=kpis, stage_seconds=manifest["stage_seconds"])
 

@@ -8,8 +8,9 @@ Leaflet itself is inlined from the XStatic-Leaflet package. Only ``GeoJson`` lay
 Every user-provided string (plot, service and buurt names and ids, the title, explanations) is
 treated as text. folium's ``GeoJsonTooltip``/``GeoJsonPopup`` insert values with ``innerHTML`` and
 ``folium.Tooltip`` evaluates ``${...}`` in a JS template literal (CONVENTIONS §2), so neither is
-used: feature properties travel as JSON (folium's ``tojson`` escapes ``<``, ``>``, ``&`` and
-``'``) and popups are built by a small script with ``textContent``. Layer names and the tile
+used: feature properties travel as JSON (folium's ``tojson``, or ``_script_json`` for the
+layers added after folium's script, escape ``<``, ``>`` and ``&``) and popups are built by a
+small script with ``textContent``. Layer names and the tile
 attribution, which Leaflet inserts as HTML, are HTML-escaped; the page template autoescapes.
 """
 

@@ -26,6 +26,7 @@ import functools
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -145,23 +146,6 @@ def write_prices(folder: Path, prices: dict[str, dict[str, float] | None]) -> No
     table.to_parquet(target / PRICES, index=False)
 
 
-def read_prices(run_dir: Path) -> list[dict[str, float]] | None:
-    """The sets of row prices an earlier run folder kept, or None (logged) when it has none."""
-    path = Path(run_dir) / FOLDER / PRICES
-    if not path.is_file():
-        log.info("re-run: %s keeps no LP prices; the solver proves the gap", run_dir)
-        return None
-    try:
-        table = pd.read_parquet(path, columns=["source", "row", "price"])
-    except Exception as exc:  # a damaged cache costs speed, never the run
-        log.warning("re-run: %s unreadable (%s); the solver proves the gap", path, exc)
-        return None
-    return [
-        dict(zip(group["row"].astype(str), group["price"].astype(float), strict=True))
-        for _, group in table.groupby("source", sort=True)
-    ]
-
-
 def write_pricing(folder: Path, pricing: Any | None) -> None:
     """Keep the final pricing LP's column values and support plots (its row prices go with
     ``write_prices``)."""
@@ -175,24 +159,64 @@ def write_pricing(folder: Path, pricing: Any | None) -> None:
     (target / PRICING_META).write_text(json.dumps(meta), encoding="utf-8")
 
 
-def read_pricing(run_dir: Path) -> Any | None:
-    """The final pricing LP an earlier run folder kept (planner.why_unused.Pricing), or None."""
+@dataclass
+class Earlier:
+    """What an earlier run folder kept for this re-run: its sets of row prices (one per LP)
+    and its final pricing LP (planner.why_unused.Pricing); None where it kept none."""
+
+    prices: list[dict[str, float]] | None = None
+    pricing: Any | None = None
+
+
+def read_earlier(run_dir: Path) -> Earlier:
+    """The prices and pricing LP ``run_dir/reuse`` holds (logged when it holds none)."""
     from planner.why_unused import Pricing
 
     folder = Path(run_dir) / FOLDER
-    if not (folder / PRICING).is_file():
-        return None
+    if not (folder / PRICES).is_file():
+        log.info("re-run: %s keeps no LP prices; the solver proves the gap", run_dir)
+        return Earlier()
     try:
-        table = pd.read_parquet(folder / PRICING, columns=["column", "value"])
-        meta = json.loads((folder / PRICING_META).read_text(encoding="utf-8"))
-        prices = pd.read_parquet(folder / PRICES, columns=["source", "row", "price"])
+        table = pd.read_parquet(folder / PRICES, columns=["source", "row", "price"])
+    except Exception as exc:  # a damaged cache costs speed, never the run
+        log.warning("re-run: %s unreadable (%s); the solver proves the gap", folder / PRICES, exc)
+        return Earlier()
+    sets = {
+        str(source): dict(zip(group["row"].astype(str), group["price"].astype(float), strict=True))
+        for source, group in table.groupby("source", sort=True)
+    }
+    earlier = Earlier(prices=list(sets.values()))
+    if not (folder / PRICING).is_file():
+        return earlier
+    try:
+        values = pd.read_parquet(folder / PRICING, columns=["column", "value"])
+        support_on = json.loads((folder / PRICING_META).read_text(encoding="utf-8"))["support_on"]
     except Exception as exc:  # a damaged cache costs speed, never the run
         log.warning("re-run: the kept pricing LP in %s is unreadable (%s)", run_dir, exc)
-        return None
-    rows = prices[prices["source"] == "pricing"]
-    support_on = meta.get("support_on")
-    return Pricing(
-        rows=dict(zip(rows["row"].astype(str), rows["price"].astype(float), strict=True)),
-        values=dict(zip(table["column"].astype(str), table["value"].astype(float), strict=True)),
+        return earlier
+    earlier.pricing = Pricing(
+        rows=sets.get("pricing", {}),
+        values=dict(zip(values["column"].astype(str), values["value"].astype(float), strict=True)),
         support_on=None if support_on is None else [str(pid) for pid in support_on],
     )
+    return earlier
+
+
+def read_prices(run_dir: Path) -> list[dict[str, float]] | None:
+    """The sets of row prices an earlier run folder kept, or None when it has none."""
+    return read_earlier(run_dir).prices
+
+
+@dataclass
+class Kept:
+    """What a run keeps in ``reuse/`` for a later re-run: row prices by source, validated
+    layers by kind (key, frame) and the final pricing LP."""
+
+    prices: dict[str, dict[str, float] | None]
+    layers: dict[str, tuple[str, Any]]
+    pricing: Any | None
+
+    def write(self, folder: Path) -> None:
+        write_prices(folder, self.prices)
+        write_layers(folder, self.layers)
+        write_pricing(folder, self.pricing)

@@ -62,7 +62,7 @@ from ortools.math_opt.python import mathopt
 
 from planner.errors import SolverError
 from planner.instance import Instance
-from planner.model import INFEASIBLE, Built, build
+from planner.model import Built, build
 from planner.model.certificate import (
     Arrays,
     LpSolution,
@@ -161,145 +161,30 @@ def _family(name: str) -> str | None:
     return None
 
 
-def _lp_prices(
-    inst: Instance, result: Result, *, support_on: set[int] | None
-) -> tuple[_Prices, Built]:
-    """Build and solve the LP described in the module docstring; spread its prices.
-
-    Unused plots outside ``support_on`` get no support homes in the LP (their care assignment
-    columns are dropped; None keeps them all): that LP solves several times faster. The caller
-    prices the dropped columns afterwards and adds those that would pay (column generation).
-    """
-    started = time.perf_counter()
-    # Minimum project sizes are dropped for every plot (an open plot keeps one module): they
-    # are what the LP cannot price, and a used plot held at its minimum would otherwise set
-    # the value of a home at the margin.
-    relax = frozenset({"min_homes"})
+def _pricing_model(inst: Instance, result: Result, main: Built | None) -> Built:
+    """The model the pricing LP is derived from: the one the allocation was solved with where
+    there is one (no second build: a third of the explain stage at 5,000 plots), else built;
+    after a shortfall, the model with the total the allocation reached."""
     if result.status in ("OPTIMAL", "FEASIBLE"):
-        built = build(inst, mode="target", relax=relax)
-    elif result.status == "SHORTFALL":
-        built = build(inst, mode="fixed_total", total=result.total_homes, relax=relax)
-    else:
-        raise SolverError(f"no allocation to explain (status {result.status})")
-    v = built.vars
-    for var in (*v.modules.values(), *v.used.values(), *v.support.values()):
-        var.integer = False
-    for p, used in v.used.items():
-        if result.homes[p] > 0:
-            used.lower_bound = 1.0
-    # The full structure, read before any column is dropped: prices of dropped columns follow
-    # from the rows they would have entered.
-    proto = built.model.export_model()
-    var_ids = np.asarray(proto.variables.ids, dtype=np.int64)
-    row_ids = np.asarray(proto.linear_constraints.ids, dtype=np.int64)
-    names = list(proto.linear_constraints.names) or [""] * len(row_ids)
-    families = [_family(n) for n in names]
-    mat = proto.linear_constraint_matrix
-    rows = np.searchsorted(row_ids, np.asarray(mat.row_ids, dtype=np.int64))
-    cols = np.searchsorted(var_ids, np.asarray(mat.column_ids, dtype=np.int64))
-    coef = np.asarray(mat.coefficients, dtype=float)
-    # Service capacity rows are unnamed: the rows of care assignments alone with an upper bound
-    # (the per plot and type rows also hold the support variable and are equalities).
-    is_assign = np.zeros(len(var_ids), dtype=bool)
-    if v.assign:
-        assign_ids = np.fromiter((x.id for x in v.assign.values()), dtype=np.int64)
-        is_assign[np.searchsorted(var_ids, assign_ids)] = True
-    entries = np.bincount(rows, minlength=len(row_ids))
-    others = np.bincount(rows, weights=~is_assign[cols], minlength=len(row_ids))
-    lower = np.asarray(proto.linear_constraints.lower_bounds, dtype=float)
-    service_rows = (entries > 0) & (others == 0) & np.isneginf(lower)
-    for i in np.flatnonzero(service_rows):
-        if families[i] is None:
-            families[i] = "service_capacity"
-    code = np.array([PRICED.index(f) if f else -1 for f in families], dtype=np.int64)
-    sense = 1.0 if proto.objective.maximize else -1.0
-    obj = np.zeros(len(var_ids))
-    lin = proto.objective.linear_coefficients
-    obj[np.searchsorted(var_ids, np.asarray(lin.ids, dtype=np.int64))] = np.asarray(lin.values)
-    support_ub = {p: float(s.upper_bound) for p, s in v.support.items()}
-    off = np.zeros(len(result.homes), dtype=bool)
-    # One home less than placed, by a hair: with every used plot full the value of a home is
-    # otherwise anything between the best unused home and the worst used one; this picks the
-    # worst used one (what a new project would have to beat), as in "lower than the plots used".
-    target_row = None
-    for i, name in enumerate(names):
-        if name == "target":
-            target_row = built.model.get_linear_constraint(int(row_ids[i]))
-            if target_row.lower_bound != target_row.upper_bound:
-                target_row = None
-    if target_row is not None:
-        target_row.lower_bound = target_row.upper_bound = target_row.upper_bound - TARGET_EPS
-    if support_on is not None:
-        off = (result.homes == 0) & ~np.isin(np.arange(len(result.homes)), list(support_on))
-        for p, support in v.support.items():
-            if off[p]:
-                support.upper_bound = 0.0
-        if v.assign:
-            keys = np.fromiter(v.assign, dtype=np.int64, count=len(v.assign))
-            plot_of = inst.model_pairs().loc[keys, "plot"].to_numpy(dtype=np.int64)
-            drop = off[plot_of]
-            for var, gone in zip(v.assign.values(), drop, strict=True):
-                if gone:
-                    built.model.delete_variable(var)
-    params = mathopt.SolveParameters(
-        time_limit=dt.timedelta(seconds=LP_TIME_LIMIT_S),
-        lp_algorithm=mathopt.LPAlgorithm.DUAL_SIMPLEX,
-    )
-    prepared = time.perf_counter()
-    res = mathopt.solve(built.model, mathopt.SolverType.HIGHS, params=params)
-    if res.termination.reason in INFEASIBLE and target_row is not None:
-        # No home can give way (every one is an agreed project): price the target as it is.
-        target_row.lower_bound = target_row.upper_bound = target_row.upper_bound + TARGET_EPS
-        res = mathopt.solve(built.model, mathopt.SolverType.HIGHS, params=params)
-    solved = time.perf_counter()
-    if res.termination.reason != mathopt.TerminationReason.OPTIMAL:
-        raise SolverError(f"the pricing LP ended {res.termination.reason.name}")
-    if not res.has_dual_feasible_solution():
-        raise SolverError("the pricing LP returned no prices")
-    duals = res.dual_values()
-    y = np.zeros(len(row_ids))
-    y[np.searchsorted(row_ids, np.fromiter((c.id for c in duals), dtype=np.int64))] = np.fromiter(
-        duals.values(), dtype=float
-    )
-    primal = res.variable_values()
-    values = np.zeros(len(var_ids))
-    values[np.searchsorted(var_ids, np.fromiter((x.id for x in primal), dtype=np.int64))] = (
-        np.fromiter(primal.values(), dtype=float)
-    )
-    # by_family[row, f] = price of the row if it belongs to family f; unit = sense x A^T by_family.
-    keep = code >= 0
-    by_family = sp.csr_matrix(
-        (y[keep], (np.flatnonzero(keep), code[keep])), shape=(len(row_ids), len(PRICED))
-    )
-    matrix = sp.csr_matrix((coef, (rows, cols)), shape=(len(row_ids), len(var_ids)))
-    unit = sense * np.asarray((matrix.T @ by_family).T.todense())
-    target = [y[i] for i, n in enumerate(names) if n == "target"]
-    prices = _Prices(
-        unit=unit,
-        obj=-sense * obj,
-        col={int(i): c for c, i in enumerate(var_ids)},
-        values=values,
-        margin=float(target[0]) if target else None,
-        sense=sense,
-        support_ub=support_ub,
-        support_off={p for p in support_ub if off[p]},
-        rows={n: float(price) for n, price in zip(names, y, strict=True) if n and price != 0.0},
-        names=list(proto.variables.names),
-    )
-    log.info(
-        "plot reasons: pricing LP built in %.2f s, solved in %.2f s, prices spread in %.2f s",
-        prepared - started,
-        solved - prepared,
-        time.perf_counter() - solved,
-    )
-    return prices, built
+        return main if main is not None and main.mode == "target" else build(inst)
+    if result.status == "SHORTFALL":
+        return build(inst, mode="fixed_total", total=result.total_homes)
+    raise SolverError(f"no allocation to explain (status {result.status})")
 
 
-def _derived_lp(inst: Instance, result: Result, main: Built) -> tuple[Arrays, int | None, Any]:
-    """The pricing LP (module docstring) as arrays, derived from the solved model instead of
-    built again (a third of the explain stage at 5,000 plots): continuous, every used plot
-    open, each minimum-homes row at one module. Returns it with the target row's position and
-    the model proto it came from."""
+@dataclass(frozen=True)
+class _Derived:
+    """The pricing LP over all columns, before a round leaves support columns out."""
+
+    arrays: Arrays
+    target: int | None  # the homes-total row
+    proto: Any  # the model proto it came from
+
+
+def _derived_lp(inst: Instance, result: Result, main: Built) -> _Derived:
+    """The pricing LP (module docstring) as arrays, derived from a built model: continuous,
+    every used plot open, each minimum-homes row at one module (the LP cannot price project
+    sizes)."""
     proto = main.model.export_model()
     arrays = Arrays.of(proto)
     v = main.vars
@@ -330,20 +215,24 @@ def _derived_lp(inst: Instance, result: Result, main: Built) -> tuple[Arrays, in
     )
     lx = arrays.lx.copy()
     lx[[used_col[p] for p in v.used if result.homes[p] > 0]] = 1.0
-    return dataclasses.replace(arrays, matrix=matrix, lx=lx), target, proto
+    return _Derived(dataclasses.replace(arrays, matrix=matrix, lx=lx), target, proto)
 
 
-def _derived_prices(
+def _lp_prices(
     inst: Instance,
     result: Result,
     main: Built,
+    derived: _Derived,
     support_on: set[int] | None,
     earlier: Pricing | None,
 ) -> _Prices:
-    """``_lp_prices`` on the LP ``_derived_lp`` gives; with ``earlier`` (a re-run), its solution
-    is taken as it is when it is still optimal here (certificate.still_optimal)."""
+    """Solve the pricing LP and spread its prices. Unused plots outside ``support_on`` get no
+    support homes (their care assignment columns are left out; None keeps them all): that LP
+    solves several times faster, and the caller prices the left-out columns afterwards and adds
+    those that would pay (column generation). With ``earlier`` (a re-run), its solution is
+    taken as it is when it is still optimal here (certificate.still_optimal)."""
     started = time.perf_counter()
-    arrays, target, proto = _derived_lp(inst, result, main)
+    arrays, target, proto = derived.arrays, derived.target, derived.proto
     v = main.vars
     col = {int(i): c for c, i in enumerate(arrays.var_ids)}
     off = np.zeros(len(result.homes), dtype=bool)
@@ -388,7 +277,7 @@ def _derived_prices(
     solved = time.perf_counter()
     prices = _spread(inst, lp, solution.x, solution.y, v, off, col)
     log.info(
-        "plot reasons: pricing LP derived in %.2f s, %s, %.2f s, prices spread in %.2f s",
+        "plot reasons: pricing LP prepared in %.2f s, %s, %.2f s, prices spread in %.2f s",
         prepared - started,
         "kept from the earlier run" if reused else "solved",
         solved - prepared,
@@ -462,36 +351,26 @@ def why_unused_priced(
     main: Built | None = None,
     earlier: Pricing | None = None,
 ) -> tuple[list[Why | None], Pricing]:
-    """``why_unused`` and the final pricing LP (for a re-run; its prices are those of the
-    model's LP relaxation, which bound a re-run: planner.model.certificate).
+    """``why_unused`` and the final pricing LP, kept for a re-run: its prices bound the
+    changed model too (planner.model.certificate), and its solution may still be optimal.
 
     ``main`` is the model the allocation was solved with: the LP is derived from it rather than
     built again. ``earlier`` is a previous run's final LP: where it is still optimal here, it
     stands and no LP is solved.
     """
-    derive = (
-        main is not None
-        and main.mode == "target"
-        and not main.relax
-        and result.status in ("OPTIMAL", "FEASIBLE")
-    )
+    built = _pricing_model(inst, result, main)
+    derived = _derived_lp(inst, result, built)
     ids = inst.plots["plot_id"].astype(str).to_numpy()
     index = {pid: p for p, pid in enumerate(ids)}
     support_on: set[int] | None = set()
-    if derive and earlier is not None:
+    if earlier is not None:
         support_on = (
             None
             if earlier.support_on is None
             else {index[pid] for pid in earlier.support_on if pid in index}
         )
-    else:
-        earlier = None
     for round_ in range(MAX_ROUNDS + 1):
-        if derive:
-            assert main is not None
-            prices, built = _derived_prices(inst, result, main, support_on, earlier), main
-        else:
-            prices, built = _lp_prices(inst, result, support_on=support_on)
+        prices = _lp_prices(inst, result, built, derived, support_on, earlier)
         parts, extra, context = _price_plots(inst, result, prices, built)
         if support_on is None or not extra:
             break

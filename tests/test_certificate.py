@@ -265,21 +265,35 @@ def test_a_damaged_layer_cache_is_read_from_the_file(
 
 
 @pytest.mark.parametrize("seed", [2, 3])
-def test_the_derived_pricing_lp_gives_the_built_ones_reasons(tmp_path: Path, seed: int) -> None:
+def test_the_derived_pricing_lp_is_the_model_built_without_project_sizes(
+    tmp_path: Path, seed: int
+) -> None:
+    """The pricing LP is derived from the solved model's arrays; it must be the LP of the model
+    built with minimum project sizes relaxed (planner.model.build's own relax), every used plot
+    open."""
     from planner.model import AllocationModel, SolveOptions
-    from planner.why_unused import why_unused_priced
+    from planner.why_unused import _derived_lp, why_unused_priced
 
     scenario = load_scenario(national.generate(200, tmp_path / "n", seed=seed))
     inst = build_instance(load_layers(scenario), scenario)
     model = AllocationModel(inst, SolveOptions.from_scenario(inst))
     result = model.solve()
-    built, built_lp = why_unused_priced(inst, result)  # the LP built again, as before
-    derived, derived_lp = why_unused_priced(inst, result, model.main)
-    assert [w and (w.family, w.text) for w in derived] == [w and (w.family, w.text) for w in built]
-    assert derived_lp.rows.keys() == built_lp.rows.keys()
-    for row, price in built_lp.rows.items():
-        assert derived_lp.rows[row] == pytest.approx(price, abs=1e-9)
-    assert sum(w is not None for w in derived) > 100  # unused plots were explained
+    assert model.main is not None
+    derived = _derived_lp(inst, result, model.main).arrays
+    relaxed = build(inst, relax=frozenset({"min_homes"}))
+    for p, used in relaxed.vars.used.items():
+        if result.homes[p] > 0:
+            used.lower_bound = 1.0
+    expected = Arrays.of(relaxed.model.export_model())
+    assert (derived.row_names == expected.row_names).all()
+    assert (derived.var_names == expected.var_names).all()
+    assert (derived.matrix != expected.matrix).nnz == 0
+    for field in ("objective", "lx", "ux", "lr", "ur"):
+        assert np.array_equal(getattr(derived, field), getattr(expected, field)), field
+    # and it explains: every unused eligible plot gets a reason from it
+    whys, _ = why_unused_priced(inst, result, model.main)
+    unused = (result.homes == 0) & inst.plots["eligible"].to_numpy()
+    assert all(whys[p] is not None for p in np.flatnonzero(unused)) and unused.sum() > 100
 
 
 def test_the_lps_own_solution_is_still_optimal_and_a_changed_one_is_not() -> None:

@@ -417,7 +417,7 @@ def test_constructive_plan_is_valid_and_never_beats_the_optimum(plots, scenario)
         assert start is not None
         model = PhasingModel(inst)
         built, v = model.build()
-        plan = model._from_start(start, None, v, {}, [], 0.0, direct.best_bound)
+        plan = model._from_start(start, v, {}, [], 0.0, direct.best_bound)
         assert verify_phased(inst, plan) == []
         assert plan.objective <= direct.objective + 1e-6
         if plots == STAGED_CASES[0][0]:
@@ -433,7 +433,7 @@ def test_constructive_plan_passes_the_checker(tmp_path: Path, monkeypatch):
 
     def keep_start(self, found, start, plan, v, size, phases, started, bound):
         assert start is not None and plan is not None
-        return self._from_start(start, plan, v, size, phases, started, bound)
+        return self._from_start(start, v, size, phases, started, bound)
 
     monkeypatch.setattr(PhasingModel, "_best", keep_start)
     run = run_scenario(_world(tmp_path), tmp_path / "run").out_dir

@@ -434,18 +434,15 @@ class AllocationModel:
         for pid, (h, s) in start.items():
             if pid in index:
                 homes[index[pid]], support[index[pid]] = h, s
-        flows = _flow_problem(inst, {int(p): int(homes[p]) for p in np.flatnonzero(homes)})
+        try:  # no region flows could be made for the start: not certified
+            flows = _flow_problem(inst, {int(p): int(homes[p]) for p in np.flatnonzero(homes)})
+        except SolverError:
+            return None
         obj = evaluate_objective(inst, homes, flows)
         sense = 1.0 if maximize else -1.0
         gap = sense * (bound - obj) / max(abs(obj), 1e-9)
         log.info("re-run: the start's objective %.4f, bound from earlier prices %.4f", obj, bound)
         if not (math.isfinite(bound) and -1e-9 <= gap <= opts.relative_gap):
-            return None
-        try:
-            assignments = _assignment_problem(
-                inst, {int(p): int(support[p]) for p in np.flatnonzero(support)}
-            )
-        except SolverError:
             return None
         phase = {
             "phase": "certificate",
@@ -454,19 +451,12 @@ class AllocationModel:
             "primal_bound": obj,
             "dual_bound": bound,
         }
-        result = Result(
-            status="OPTIMAL",
-            homes=homes,
-            support=support,
-            assignments=assignments,
-            flows=flows,
-            objective=obj,
-            best_bound=bound,
-            gap=max(gap, 0.0),
-            solve_seconds=time.perf_counter() - started,
-            solver=opts.backend,
-            phases=[phase],
-        )
+        try:  # no integral care assignment: not certified
+            result = self._allocation(
+                homes, support, "OPTIMAL", bound, [phase], time.perf_counter() - started, flows
+            )
+        except SolverError:
+            return None
         problems = verify(inst, result)
         if problems:
             log.info("re-run: the start breaks a rule here (%s); solving", problems[0])
@@ -694,11 +684,6 @@ class AllocationModel:
                 homes[p] = k * inst.module
             for p, value in s.items():
                 support[p] = value
-        assignments = _assignment_problem(
-            inst, {int(p): int(support[p]) for p in np.flatnonzero(support)}
-        )
-        flows = _flow_problem(inst, {int(p): int(homes[p]) for p in np.flatnonzero(homes)})
-        obj = evaluate_objective(inst, homes, flows) if status != "INFEASIBLE" else None
         bound = None
         if status in ("OPTIMAL", "FEASIBLE") or (
             status == "SHORTFALL" and built.mode == "fixed_total"
@@ -706,6 +691,27 @@ class AllocationModel:
             bound = float(res.termination.objective_bounds.dual_bound)
             if not math.isfinite(bound):
                 bound = None
+        return self._allocation(homes, support, status, bound, phases, seconds)
+
+    def _allocation(
+        self,
+        homes: np.ndarray,
+        support: np.ndarray,
+        status: str,
+        bound: float | None,
+        phases: list[dict[str, Any]],
+        seconds: float,
+        flows: pd.DataFrame | None = None,
+    ) -> Result:
+        """The Result of homes and support homes per plot: integral care assignments and
+        region flows (``flows`` if already made), the objective and its gap to ``bound``."""
+        inst = self.inst
+        assignments = _assignment_problem(
+            inst, {int(p): int(support[p]) for p in np.flatnonzero(support)}
+        )
+        if flows is None:
+            flows = _flow_problem(inst, {int(p): int(homes[p]) for p in np.flatnonzero(homes)})
+        obj = evaluate_objective(inst, homes, flows) if status != "INFEASIBLE" else None
         gap = None
         if obj is not None and bound is not None:
             gap = abs(bound - obj) / max(abs(obj), 1e-9)

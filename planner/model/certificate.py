@@ -8,9 +8,10 @@ relaxes it) and any row prices y, every feasible x has
 
 so the right-hand side, L(y), bounds the optimum from above (minimising: the same with the
 signs turned). It holds for *any* y; the closer y is to the LP's optimal prices, the tighter.
-A re-run after a small change has such prices at hand: the pricing LP of the earlier run
-(planner.why_unused), whose prices are those of the model's LP relaxation (5,000 plots: L =
-9,543.61 = the LP optimum, against an allocation of 9,521.03). Prices are matched to the new
+A re-run after a small change has such prices at hand: every run keeps those of the LP
+relaxation (the polish's guiding LP, or ``relaxation_prices``) and of its pricing LP
+(planner.why_unused); 5,000 plots: L = 9,543.61 = the LP optimum, against an allocation of
+9,521.03. Prices are matched to the new
 model's rows by name; rows that are new get price 0, rows that are gone drop out. If the
 earlier allocation (repaired where the change broke it) is within the scenario's gap of L, it
 is proven good enough without calling the solver (AllocationModel._certified).
@@ -178,39 +179,46 @@ def best_bound(
     return best, arrays.maximize, named
 
 
-def solve_with_prices(
-    model: Any, proto: Any, params: Any, model_params: Any
-) -> tuple[Any, dict[str, float]]:
-    """``mathopt.solve`` with HiGHS that also returns the row prices by the names in ``proto``
-    (the model's export with names). The prices are read from the result proto as arrays and
-    then left out of MathOpt's own parsing, which costs a Python object per row (38,000 rows at
-    5,000 plots: a tenth of a second)."""
+def _solve_proto(proto: Any, params: Any, model_params: Any = None) -> Any:
+    """HiGHS on a model proto through MathOpt's core; the result proto, not parsed."""
     from ortools.math_opt.core.python import solver
-    from ortools.math_opt.python import callback, init_arguments, mathopt, result
+    from ortools.math_opt.python import callback, init_arguments, mathopt
 
-    answer = solver.solve(
-        model.export_model(remove_names=True),
+    return solver.solve(
+        proto,
         mathopt.SolverType.HIGHS.value,
         init_arguments.StreamableSolverInitArguments().to_proto(),
         params.to_proto(),
-        model_params.to_proto(),
+        (model_params or mathopt.ModelSolveParameters()).to_proto(),
         None,
         callback.CallbackRegistration().to_proto(),
         None,
         None,
     )
-    prices: dict[str, float] = {}
-    if len(answer.solutions) and answer.solutions[0].HasField("dual_solution"):
-        duals = answer.solutions[0].dual_solution.dual_values
-        ids = np.asarray(duals.ids, dtype=np.int64)
-        values = np.asarray(duals.values, dtype=float)
-        row_ids = np.asarray(proto.linear_constraints.ids, dtype=np.int64)
-        names = np.asarray(list(proto.linear_constraints.names) or [""] * len(row_ids), object)
-        named = names[np.searchsorted(row_ids, ids)]
-        keep = (values != 0.0) & (named != "")
-        prices = dict(zip(named[keep].tolist(), values[keep].tolist(), strict=True))
-        for solution in answer.solutions:
-            solution.dual_solution.dual_values.Clear()
+
+
+def _named(names: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Nonzero prices of named rows, by name."""
+    keep = (y != 0.0) & (names != "")
+    return dict(zip(names[keep].tolist(), y[keep].tolist(), strict=True))
+
+
+def solve_with_prices(
+    model: Any, proto: Any, params: Any, model_params: Any
+) -> tuple[Any, dict[str, float]]:
+    """``mathopt.solve`` of ``model`` (built from ``proto``, which has the row names) with HiGHS,
+    and the row prices by name. The prices are read from the result proto as arrays and then
+    left out of MathOpt's own parsing, which costs a Python object per row (38,000 rows at
+    5,000 plots: a tenth of a second)."""
+    from ortools.math_opt.python import result
+
+    answer = _solve_proto(proto, params, model_params)
+    rows = proto.linear_constraints
+    y = _duals(answer, np.asarray(rows.ids, dtype=np.int64))
+    for solution in answer.solutions:
+        solution.dual_solution.dual_values.Clear()
+    names = np.asarray(list(rows.names) or [""] * len(rows.ids), dtype=object)
+    prices = {} if y is None else _named(names, y)
     return result.parse_solve_result(answer, model, validate=False), prices
 
 
@@ -223,23 +231,16 @@ def relaxation_prices(proto: Any, seconds: float) -> dict[str, float] | None:
 
     from ortools.math_opt.python import mathopt
 
-    relaxed = type(proto)()
-    relaxed.CopyFrom(proto)
-    relaxed.variables.ClearField("integers")
-    relaxed.variables.integers.extend([False] * len(proto.variables.ids))
-    model = mathopt.Model.from_model_proto(relaxed)
+    arrays = Arrays.of(proto)
     params = mathopt.SolveParameters(
         lp_algorithm=mathopt.LPAlgorithm.DUAL_SIMPLEX, time_limit=dt.timedelta(seconds=seconds)
     )
-    only_status = mathopt.ModelSolveParameters(
-        variable_values_filter=mathopt.SparseVectorFilter(filtered_items=set()),
-        reduced_costs_filter=mathopt.SparseVectorFilter(filtered_items=set()),
-    )
-    res, prices = solve_with_prices(model, relaxed, params, only_status)
-    if res.termination.reason != mathopt.TerminationReason.OPTIMAL:
-        log.info("no LP prices kept for a re-run: the LP relaxation ended %s", res.termination)
+    every = np.ones(len(arrays.var_ids), dtype=bool)
+    solution = solve_lp(proto_of(proto, arrays, every), arrays, params)
+    if not solution.optimal or solution.y is None:
+        log.info("no LP prices kept for a re-run: the LP relaxation did not solve in time")
         return None
-    return prices
+    return _named(arrays.row_names, solution.y)
 
 
 # --- LPs as arrays: the pricing LP derived from the built model, solved and checked ----------
@@ -285,40 +286,15 @@ class LpSolution:
 def solve_lp(proto: Any, arrays: Arrays, params: Any) -> LpSolution:
     """Solve an LP proto with HiGHS through MathOpt's core, reading the values as arrays: no
     Python object per variable or row (54,676 columns and 38,269 rows at 5,000 plots)."""
-    from ortools.math_opt import result_pb2, solution_pb2
-    from ortools.math_opt.core.python import solver
-    from ortools.math_opt.python import callback, init_arguments, mathopt
+    from ortools.math_opt import result_pb2
 
-    answer = solver.solve(
-        proto,
-        mathopt.SolverType.HIGHS.value,
-        init_arguments.StreamableSolverInitArguments().to_proto(),
-        params.to_proto(),
-        mathopt.ModelSolveParameters().to_proto(),
-        None,
-        callback.CallbackRegistration().to_proto(),
-        None,
-        None,
-    )
+    answer = _solve_proto(proto, params)
     reason = answer.termination.reason
     x = np.zeros(len(arrays.var_ids))
-    y = None
-    if len(answer.solutions):
-        solution = answer.solutions[0]
-        if solution.HasField("primal_solution"):
-            values = solution.primal_solution.variable_values
-            where = np.searchsorted(arrays.var_ids, np.asarray(values.ids, dtype=np.int64))
-            x[where] = np.asarray(values.values, dtype=float)
-        dual = solution.dual_solution
-        if (
-            solution.HasField("dual_solution")
-            and dual.feasibility_status == solution_pb2.SOLUTION_STATUS_FEASIBLE
-        ):
-            y = np.zeros(len(arrays.row_ids))
-            where = np.searchsorted(
-                arrays.row_ids, np.asarray(dual.dual_values.ids, dtype=np.int64)
-            )
-            y[where] = np.asarray(dual.dual_values.values, dtype=float)
+    if len(answer.solutions) and answer.solutions[0].HasField("primal_solution"):
+        values = answer.solutions[0].primal_solution.variable_values
+        where = np.searchsorted(arrays.var_ids, np.asarray(values.ids, dtype=np.int64))
+        x[where] = np.asarray(values.values, dtype=float)
     return LpSolution(
         optimal=reason == result_pb2.TERMINATION_REASON_OPTIMAL,
         infeasible=reason
@@ -327,8 +303,24 @@ def solve_lp(proto: Any, arrays: Arrays, params: Any) -> LpSolution:
             result_pb2.TERMINATION_REASON_INFEASIBLE_OR_UNBOUNDED,
         ),
         x=x,
-        y=y,
+        y=_duals(answer, arrays.row_ids),
     )
+
+
+def _duals(answer: Any, row_ids: np.ndarray) -> np.ndarray | None:
+    """The row prices of a result proto in the order of ``row_ids``; None without a dual
+    feasible solution."""
+    from ortools.math_opt import solution_pb2
+
+    if not len(answer.solutions) or not answer.solutions[0].HasField("dual_solution"):
+        return None
+    dual = answer.solutions[0].dual_solution
+    if dual.feasibility_status != solution_pb2.SOLUTION_STATUS_FEASIBLE:
+        return None
+    y = np.zeros(len(row_ids))
+    where = np.searchsorted(row_ids, np.asarray(dual.dual_values.ids, dtype=np.int64))
+    y[where] = np.asarray(dual.dual_values.values, dtype=float)
+    return y
 
 
 def still_optimal(arrays: Arrays, keep: np.ndarray, x: np.ndarray, y: np.ndarray) -> bool:
