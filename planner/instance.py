@@ -20,9 +20,10 @@ import shapely
 from shapely import STRtree
 
 from planner.errors import LayerError, ScenarioError
-from planner.reach import reach_pairs
+from planner.nearby import KeptNearby, Nearby
+from planner.nearby import compute as compute_nearby
 from planner.scenario import Scenario
-from planner.scoring import nearest_distances, suitability_scores
+from planner.scoring import suitability_scores
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -55,6 +56,7 @@ class Instance:
     weights_used: dict[str, float] = field(default_factory=dict)
     reach_stats: dict[str, Any] | None = None
     _model_pairs: pd.DataFrame | None = field(default=None, repr=False)
+    nearby: Nearby | None = field(default=None, repr=False)
     geo: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -346,8 +348,14 @@ def _network_reach(
     return routed, stats
 
 
-def build_instance(layers: dict[str, Any], scenario: Scenario) -> Instance:
-    """Turn validated layers (EPSG:28992) into the model's plain tables."""
+def build_instance(
+    layers: dict[str, Any], scenario: Scenario, kept: KeptNearby | None = None
+) -> Instance:
+    """Turn validated layers (EPSG:28992) into the model's plain tables.
+
+    ``kept``: an earlier run's reach pairs and distances (planner.nearby); only plots it has not
+    seen are computed.
+    """
     plots_gdf: gpd.GeoDataFrame = layers["plots"]
     services_gdf: gpd.GeoDataFrame = layers["services"]
     _check_reach_types(scenario, services_gdf)
@@ -364,33 +372,35 @@ def build_instance(layers: dict[str, Any], scenario: Scenario) -> Instance:
     plots["buurt_id"] = _membership(plot_points, layers.get("neighbourhoods"), "buurt_id")
     plots["region_id"] = _membership(plot_points, layers.get("regions"), "region_id")
 
-    distances = nearest_distances(
-        plot_geoms, _features_by_type(services_gdf, layers.get("amenities"))
+    service_ids = services_gdf["service_id"].astype(str).to_numpy()
+    service_types = services_gdf["type"].astype(str).to_numpy()
+    catchments = _catchments(service_ids, layers.get("service_areas"), scenario)
+    nearby = compute_nearby(
+        plot_geoms,
+        plot_points,
+        service_types,
+        services_gdf.geometry.to_numpy(),
+        _features_by_type(services_gdf, layers.get("amenities")),
+        catchments,
+        scenario.support.reach_m,
+        kept=kept,
     )
+    distances = nearby.distances
     s = scenario.suitability
     plots["suitability"], weights_used = suitability_scores(
         distances, scenario.weights, s.decay_m, s.decay_m_per_type
     )
 
-    service_ids = services_gdf["service_id"].astype(str).to_numpy()
     services = pd.DataFrame(
         {
             "service_id": service_ids,
-            "type": services_gdf["type"].astype(str).to_numpy(),
+            "type": service_types,
             "name": services_gdf["name"].to_numpy(dtype=object),
             "capacity": services_gdf["capacity"].to_numpy(dtype=float),
         }
     )
     eligible = plots["eligible"].to_numpy()
-    catchments = _catchments(service_ids, layers.get("service_areas"), scenario)
-    pairs = reach_pairs(
-        plot_geoms,
-        plot_points,
-        services["type"].to_numpy(),
-        services_gdf.geometry.to_numpy(),
-        catchments,
-        scenario.support.reach_m,
-    )
+    pairs = nearby.pairs
     pairs = pairs[eligible[pairs["plot"].to_numpy()]].reset_index(drop=True)
     reach_stats = None
     if scenario.support.reach_mode == "network":
@@ -411,6 +421,7 @@ def build_instance(layers: dict[str, Any], scenario: Scenario) -> Instance:
         distances=distances,
         weights_used=weights_used,
         reach_stats=reach_stats,
+        nearby=nearby,
         geo={
             "plots": plots_gdf.geometry,
             "services": services_gdf.geometry,

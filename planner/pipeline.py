@@ -214,13 +214,13 @@ def run_scenario(
     layers, keyed = load_layers_keyed(scenario, hint_from)
     lap("load")
     say("building instance (reach pairs, scores)")
-    inst = build_instance(layers, scenario)
+    earlier = read_earlier(hint_from) if hint_from is not None else Earlier()
+    inst = build_instance(layers, scenario, earlier.nearby)
     lap("instance")
     if scenario.horizon is not None:
         return _run_phased(inst, layers, out_dir, say, lap, seconds, verbose)
     say("solving")
     hint = read_allocation(hint_from) if hint_from is not None else None
-    earlier = read_earlier(hint_from) if hint_from is not None else Earlier()
     options = SolveOptions.from_scenario(inst, verbose=verbose, hint=hint, prices=earlier.prices)
     model = AllocationModel(inst, options)
     result = model.solve()
@@ -252,6 +252,7 @@ def run_scenario(
             prices={"guide": model.lp_prices, "pricing": pricing.rows if pricing else None},
             layers=keyed,
             pricing=pricing,
+            nearby=inst.nearby,
         ),
     )
     return RunOutcome(out_dir=out, kpis=kpis, stage_seconds=manifest["stage_seconds"])

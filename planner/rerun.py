@@ -11,6 +11,9 @@
   the unused plots it let take support homes. With its row prices (in ``prices.parquet``) a
   re-run checks whether that solution is still optimal for its own pricing LP (the KKT
   conditions, planner.model.certificate.still_optimal) and then solves no LP for the reasons.
+- ``nearby.json``, ``nearby_pairs.parquet`` and ``nearby_distances.parquet``: the reach pairs
+  and nearest distances per plot geometry (planner.nearby); a re-run computes them only for
+  plots whose polygon is new, as long as services, amenities and reach are the same.
 - ``prices.parquet``: LP prices per named model row (``source`` the LP they come from: the
   polish's guiding LP, planner.model.polish, and the pricing LP, planner.why_unused). Any
   prices bound any later version of the model (planner.model.certificate), so a re-run whose
@@ -166,13 +169,23 @@ class Earlier:
 
     prices: list[dict[str, float]] | None = None
     pricing: Any | None = None
+    nearby: Any | None = None
 
 
 def read_earlier(run_dir: Path) -> Earlier:
-    """The prices and pricing LP ``run_dir/reuse`` holds (logged when it holds none)."""
-    from planner.why_unused import Pricing
+    """The prices, pricing LP and reach pairs ``run_dir/reuse`` holds (logged when it holds
+    none)."""
+    from planner import nearby
 
     folder = Path(run_dir) / FOLDER
+    earlier = _read_prices(run_dir, folder)
+    earlier.nearby = nearby.read(folder)
+    return earlier
+
+
+def _read_prices(run_dir: Path, folder: Path) -> Earlier:
+    from planner.why_unused import Pricing
+
     if not (folder / PRICES).is_file():
         log.info("re-run: %s keeps no LP prices; the solver proves the gap", run_dir)
         return Earlier()
@@ -210,13 +223,19 @@ def read_prices(run_dir: Path) -> list[dict[str, float]] | None:
 @dataclass
 class Kept:
     """What a run keeps in ``reuse/`` for a later re-run: row prices by source, validated
-    layers by kind (key, frame) and the final pricing LP."""
+    layers by kind (key, frame), the final pricing LP and the reach pairs and distances
+    (planner.nearby)."""
 
     prices: dict[str, dict[str, float] | None]
     layers: dict[str, tuple[str, Any]]
     pricing: Any | None
+    nearby: Any | None = None
 
     def write(self, folder: Path) -> None:
+        from planner import nearby
+
         write_prices(folder, self.prices)
         write_layers(folder, self.layers)
         write_pricing(folder, self.pricing)
+        if self.nearby is not None:
+            nearby.write(Path(folder) / FOLDER, self.nearby)

@@ -1,0 +1,120 @@
+"""Reach pairs and distances kept per plot geometry (planner.nearby): a re-run computes only
+the plots it has not seen, and gets exactly what a full computation gives."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from benchmarks import national
+from planner import nearby
+from planner.instance import build_instance
+from planner.pipeline import apply_overrides, load_layers, run_scenario
+from planner.rerun import read_earlier
+from planner.scenario import load_scenario
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    base = tmp_path_factory.mktemp("nearby")
+    scenario = national.generate(200, base / "instance", seed=4)
+    return scenario, load_layers(load_scenario(scenario))
+
+
+def _kept(inst, folder: Path) -> nearby.KeptNearby:
+    nearby.write(folder, inst.nearby)
+    kept = nearby.read(folder)
+    assert kept is not None
+    return kept
+
+
+def _changed_plots(plots: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Plot 0 removed, plot 5 redrawn, plot 7 doubled (a new id on the same polygon), one new
+    plot next to plot 3, and the rows in another order."""
+    redrawn = plots.copy()
+    redrawn.loc[5, "geometry"] = shapely.affinity.translate(plots.geometry[5], 400, -250)
+    twin = plots.iloc[[7]].assign(plot_id="twin-of-7")
+    new = plots.iloc[[3]].assign(plot_id="new")
+    new["geometry"] = new.geometry.translate(150, 150)
+    out = pd.concat([redrawn.iloc[1:], twin, new], ignore_index=True)
+    return out.iloc[np.random.default_rng(0).permutation(len(out))].reset_index(drop=True)
+
+
+def test_kept_rows_plus_the_new_plots_are_the_full_computation(
+    world: tuple[Path, dict], tmp_path: Path
+) -> None:
+    scenario_path, layers = world
+    scenario = load_scenario(scenario_path)
+    kept = _kept(build_instance(layers, scenario), tmp_path)
+    changed = {**layers, "plots": _changed_plots(layers["plots"])}
+    warm = build_instance(changed, scenario, kept)
+    cold = build_instance(changed, scenario)
+    assert len(warm.pairs) > 500
+    pd.testing.assert_frame_equal(warm.pairs, cold.pairs)
+    pd.testing.assert_frame_equal(warm.nearby.pairs, cold.nearby.pairs)
+    pd.testing.assert_frame_equal(warm.distances, cold.distances)
+    pd.testing.assert_frame_equal(warm.plots, cold.plots)
+
+
+def test_the_kept_rows_are_used_for_known_plots_only(
+    world: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """Marked kept distances show up for the plots seen before, not for the redrawn one."""
+    scenario_path, layers = world
+    scenario = load_scenario(scenario_path)
+    kept = _kept(build_instance(layers, scenario), tmp_path)
+    kept.distances = kept.distances + 1000.0
+    changed = {**layers, "plots": _changed_plots(layers["plots"])}
+    warm = build_instance(changed, scenario, kept)
+    cold = build_instance(changed, scenario)
+    shifted = (warm.distances - cold.distances).round(6).eq(1000.0).all(axis=1)
+    plot_id = changed["plots"]["plot_id"]
+    assert not shifted[plot_id.isin(["new"]) | (plot_id == layers["plots"]["plot_id"][5])].any()
+    assert shifted[plot_id == "twin-of-7"].all()
+    assert shifted.sum() == len(plot_id) - 2
+
+
+@pytest.mark.parametrize("change", ["reach", "services"])
+def test_a_change_to_what_every_plot_depends_on_computes_all_again(
+    world: tuple[Path, dict], tmp_path: Path, change: str
+) -> None:
+    scenario_path, layers = world
+    scenario = load_scenario(scenario_path)
+    kept = _kept(build_instance(layers, scenario), tmp_path)
+    kept.distances = kept.distances + 1000.0  # would show if used
+    if change == "reach":
+        scenario = apply_overrides(scenario, {"support.reach_m.huisarts": 1200})
+    else:
+        services = layers["services"].copy()
+        services.loc[0, "geometry"] = shapely.affinity.translate(services.geometry[0], 10, 0)
+        layers = {**layers, "services": services}
+    warm = build_instance(layers, scenario, kept)
+    cold = build_instance(layers, scenario)
+    pd.testing.assert_frame_equal(warm.pairs, cold.pairs)
+    pd.testing.assert_frame_equal(warm.distances, cold.distances)
+
+
+def test_a_rerun_keeps_them_and_a_damaged_copy_is_computed_again(
+    world: tuple[Path, dict], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    scenario_path, _ = world
+    first = tmp_path / "first"
+    run_scenario(load_scenario(scenario_path), first)
+    reuse = first / "reuse"
+    assert {nearby.META, nearby.PAIRS, nearby.DISTANCES} <= {p.name for p in reuse.iterdir()}
+    assert read_earlier(first).nearby is not None
+    damaged = tmp_path / "damaged"
+    shutil.copytree(first, damaged)
+    (damaged / "reuse" / nearby.PAIRS).write_bytes(b"not parquet")
+    with caplog.at_level(logging.WARNING, logger="planner.nearby"):
+        assert read_earlier(damaged).nearby is None
+    assert "unreadable" in caplog.text
+    again = run_scenario(load_scenario(scenario_path), tmp_path / "again", hint_from=damaged)
+    assert again.kpis["homes"] > 0
