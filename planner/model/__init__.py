@@ -374,6 +374,7 @@ class AllocationModel:
         self._polished: Polished | None = None
         self.lp_prices: dict[str, float] | None = None  # the guiding LP's, for a re-run
         self.main: Built | None = None  # the target model (explanations derive from it)
+        self.verified: Result | None = None  # a result planner.check.verify passed already
         if eligible_cap >= inst.scenario.target_homes:
             main = build(inst, mode="target", integer_flows=integer_flows)
             self.main = main
@@ -462,6 +463,7 @@ class AllocationModel:
             log.info("re-run: the start breaks a rule here (%s); solving", problems[0])
             return None
         log.info("re-run: the start is within %.3f%% of the earlier prices' bound", 100 * gap)
+        self.verified = result
         return result
 
     def _solve_target(

@@ -62,30 +62,23 @@ def create_variables(
     fixed = ~np.isnan(fixed_homes[eligible])
     cap = np.where(fixed, np.nan_to_num(fixed_homes[eligible]), capacity[eligible]).astype(int)
     has_support = np.isin(eligible, np.fromiter(support_ok, dtype=int, count=len(support_ok)))
-    # Per plot, in this order: modules, used and (where care allows) support.
-    per_plot = 2 + has_support.astype(int)
-    first = np.cumsum(per_plot) - per_plot
-    n = int(per_plot.sum())
-    lb, ub = np.zeros(n), np.zeros(n)
-    names = np.empty(n, dtype=object)
+    # In blocks: modules of every plot, then used, then support (where care allows), so that
+    # names of one length come in long runs (planner.model.bulk adds a run in one call).
     pid = ids[eligible].astype(str)
-    lb[first] = np.where(fixed, cap // module, 0)
-    ub[first] = cap // module
-    names[first] = [f"modules[{x}]" for x in pid]
-    lb[first + 1] = fixed.astype(float)
-    ub[first + 1] = 1
-    names[first + 1] = [f"used[{x}]" for x in pid]
-    sup = first[has_support] + 2
-    ub[sup] = np.floor(share_cap * cap[has_support] + 1e-9)
-    names[sup] = [f"support[{x}]" for x in pid[has_support]]
-    made = add_variables(model, lb, ub, np.ones(n, dtype=bool), names.tolist())
-    for i, p in enumerate(eligible.tolist()):
-        k = made[first[i]]
-        v.modules[p] = k
-        v.homes[p] = module * k
-        v.used[p] = made[first[i] + 1]
-        if has_support[i]:
-            v.support[p] = made[first[i] + 2]
+    n, k = len(eligible), int(has_support.sum())
+    lb = np.concatenate([np.where(fixed, cap // module, 0), fixed.astype(float), np.zeros(k)])
+    ub = np.concatenate([cap // module, np.ones(n), np.floor(share_cap * cap[has_support] + 1e-9)])
+    names = (
+        [f"modules[{x}]" for x in pid]
+        + [f"used[{x}]" for x in pid]
+        + [f"support[{x}]" for x in pid[has_support]]
+    )
+    made = add_variables(model, lb, ub, np.ones(2 * n + k, dtype=bool), names)
+    plots = eligible.tolist()
+    v.modules = dict(zip(plots, made[:n], strict=True))
+    v.homes = {p: module * x for p, x in v.modules.items()}
+    v.used = dict(zip(plots, made[n : 2 * n], strict=True))
+    v.support = dict(zip(eligible[has_support].tolist(), made[2 * n :], strict=True))
     if "care_reach" not in relax:
         service_ids = inst.services["service_id"].to_numpy()
         pairs = inst.model_pairs()
