@@ -6,6 +6,7 @@ import numpy as np
 from ortools.math_opt.python import mathopt
 
 from planner.instance import Instance
+from planner.model.bulk import add_rows
 from planner.model.variables import PlotVars
 
 
@@ -14,21 +15,7 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
     if inst.regions.empty:
         return
     if "region_bounds" not in relax:
-        members: dict[str, list[int]] = {}
-        region_of = inst.plots["region_id"].to_numpy()
-        for p in v.plots.tolist():
-            if isinstance(region_of[p], str):
-                members.setdefault(region_of[p], []).append(p)
-        for row in inst.regions.itertuples(index=False):
-            expr = mathopt.fast_sum(v.homes[p] for p in members.get(row.region_id, []))
-            if not np.isnan(row.min_homes):
-                model.add_linear_constraint(
-                    expr >= row.min_homes, name=f"region_min[{row.region_id}]"
-                )
-            if not np.isnan(row.max_homes):
-                model.add_linear_constraint(
-                    expr <= row.max_homes, name=f"region_max[{row.region_id}]"
-                )
+        _region_bounds(model, inst, v)
     if "demand" in relax:
         return
     into_plot: dict[int, list[mathopt.Variable]] = {}
@@ -56,6 +43,29 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
             name=f"link[{region_id},{ids[p]}]",
         )
     _demand_cover(model, inst, v, into_plot)
+
+
+def _region_bounds(model: mathopt.Model, inst: Instance, v: PlotVars) -> None:
+    """Per region, in order, the rows min_r <= homes in r and homes in r <= max_r (in bulk)."""
+    region_of = inst.plots["region_id"].to_numpy()
+    members: dict[str, list[int]] = {}
+    for p in v.plots.tolist():
+        if isinstance(region_of[p], str):
+            members.setdefault(region_of[p], []).append(p)
+    lb, ub, names, row, var = [], [], [], [], []
+    for region_id, low, high in zip(
+        inst.regions["region_id"], inst.regions["min_homes"], inst.regions["max_homes"], strict=True
+    ):
+        for kind, bounds in (("min", (low, np.inf)), ("max", (-np.inf, high))):
+            if np.isnan(low if kind == "min" else high):
+                continue
+            plots = members.get(region_id, [])
+            row += [len(lb)] * len(plots)
+            var += [v.modules[p] for p in plots]
+            lb.append(float(bounds[0]))
+            ub.append(float(bounds[1]))
+            names.append(f"region_{kind}[{region_id}]")
+    add_rows(model, lb, ub, np.asarray(row, dtype=int), var, np.full(len(var), inst.module), names)
 
 
 def _demand_cover(
