@@ -116,7 +116,7 @@ def test_the_first_run_keeps_prices_that_bound_its_own_model(first_run: tuple[Pa
     assert all(math.isfinite(v) for rows in prices for v in rows.values())
     scenario = load_scenario(scenario_path)
     inst = build_instance(load_layers(scenario), scenario)
-    bound, maximize, _ = best_bound(build(inst).model.export_model(), prices)
+    bound, maximize, _ = best_bound(build(inst).arrays(), prices)
     assert maximize
     lp = _lp(build(inst).model).objective_value()
     objective = _kpi(first, "objective")

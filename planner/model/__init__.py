@@ -100,6 +100,23 @@ class Built:
     vars: PlotVars
     mode: str
     relax: frozenset[str] = field(default_factory=frozenset)
+    _proto: Any = field(default=None, repr=False)
+    _arrays: Any = field(default=None, repr=False)
+
+    def proto(self) -> Any:
+        """The model's ModelProto, exported once: a built model is not changed afterwards, and
+        the polish, the certificate and the pricing LP all read it."""
+        if self._proto is None:
+            self._proto = self.model.export_model()
+        return self._proto
+
+    def arrays(self) -> Any:
+        """``proto()`` as NumPy arrays (planner.model.certificate.Arrays), made once."""
+        from planner.model.certificate import Arrays
+
+        if self._arrays is None:
+            self._arrays = Arrays.of(self.proto())
+        return self._arrays
 
 
 def build(
@@ -397,7 +414,7 @@ class AllocationModel:
         if self.lp_prices is None and status in ("OPTIMAL", "FEASIBLE") and self._polishes:
             # prices for a later re-run, for at most a quarter of the time the solve took
             spent = time.perf_counter() - started
-            self.lp_prices = relaxation_prices(main.model.export_model(), max(0.5, spent / 4))
+            self.lp_prices = relaxation_prices(main.proto(), main.arrays(), max(0.5, spent / 4))
         result = self._result(main, res, status, phases, time.perf_counter() - started)
         log.info(
             "model: %s, %d homes, objective %.4f, gap %s, %.1f s",
@@ -427,7 +444,7 @@ class AllocationModel:
         if not (start and opts.prices and opts.relative_gap > 0):
             return None
         clock = time.perf_counter()
-        bound, maximize, best = best_bound(main.model.export_model(), opts.prices)
+        bound, maximize, best = best_bound(main.arrays(), opts.prices)
         self.lp_prices = best  # still valid for this model: a later re-run starts from them
         index = {pid: p for p, pid in enumerate(inst.plots["plot_id"].astype(str))}
         homes = np.zeros(len(inst.plots), dtype=int)

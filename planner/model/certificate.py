@@ -157,11 +157,10 @@ def lagrangian_bound(arrays: Arrays, y: np.ndarray) -> float:
 
 
 def best_bound(
-    proto: Any, candidates: list[dict[str, float]]
+    arrays: Arrays, candidates: list[dict[str, float]]
 ) -> tuple[float, bool, dict[str, float] | None]:
     """The tightest L over the candidate price sets (each tightened), whether the model
     maximises, and the (tightened) prices that gave it."""
-    arrays = Arrays.of(proto)
     sense = 1.0 if arrays.maximize else -1.0
     best, best_y = math.inf * sense, None
     for prices in candidates:
@@ -222,16 +221,16 @@ def solve_with_prices(
     return result.parse_solve_result(answer, model, validate=False), prices
 
 
-def relaxation_prices(proto: Any, seconds: float) -> dict[str, float] | None:
+def relaxation_prices(proto: Any, arrays: Arrays, seconds: float) -> dict[str, float] | None:
     """The LP relaxation's price per named row (nonzero ones), or None if it does not solve
     within ``seconds``: for runs where no guiding LP ran (planner.model.polish), so a re-run
     has tight prices. They only speed up a later re-run, so the caller caps their cost (the
-    LP of OR-Library's capb takes 15 s, as long as its whole solve)."""
+    LP of OR-Library's capb takes 15 s, as long as its whole solve). ``arrays`` is
+    ``Arrays.of(proto)``."""
     import datetime as dt
 
     from ortools.math_opt.python import mathopt
 
-    arrays = Arrays.of(proto)
     params = mathopt.SolveParameters(
         lp_algorithm=mathopt.LPAlgorithm.DUAL_SIMPLEX, time_limit=dt.timedelta(seconds=seconds)
     )

@@ -260,7 +260,7 @@ def polish_allocation(
     that in this thread meanwhile and return its value too. The model is copied before
     ``beside`` may solve it. A polish that fails is logged and gives None: it is an extra, and
     the solve it runs beside stands on its own (``beside``'s own errors are raised)."""
-    proto = built.model.export_model()
+    proto = built.proto()
     cols = _Columns.of(proto, inst, built.vars)
     maximize = built.model.objective.is_maximize
     by_id = {var.id: value for var, value in hint.items()}
