@@ -42,7 +42,7 @@ def load_layers(scenario: Scenario) -> dict[str, Any]:
 
 def load_layers_keyed(
     scenario: Scenario, earlier: Path | None = None
-) -> tuple[dict[str, Any], dict[str, tuple[str, Any]]]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """``load_layers``, and each file layer under its cache key (planner.rerun.layer_key).
 
     With ``earlier`` (a run folder), a layer it kept under the same key is taken from there
@@ -50,10 +50,10 @@ def load_layers_keyed(
     changed.
     """
     from geodata.contract import load_layer
-    from planner.rerun import cached_layer, layer_key
+    from planner.rerun import KeptLayer, cached_layer, layer_key
 
     layers: dict[str, Any] = {}
-    keyed: dict[str, tuple[str, Any]] = {}
+    keyed: dict[str, KeptLayer] = {}
     for kind in LAYER_KINDS:
         ref = getattr(scenario.layers, kind)
         if ref is not None and _from_database(ref):
@@ -64,14 +64,14 @@ def load_layers_keyed(
             path = scenario.layer_path(kind)
             # a missing file (or a folder) is left to load_layer, which says what is wrong
             key = layer_key(path, ref.layer, ref.crs) if path.is_file() else None
-            frame = cached_layer(earlier, kind, key) if key else None
-            if frame is None:
-                frame = load_layer(kind, path, layer=ref.layer, crs=ref.crs)
+            kept = cached_layer(earlier, kind, key) if key else None
+            if kept is None:
+                layers[kind] = load_layer(kind, path, layer=ref.layer, crs=ref.crs)
             else:
                 log.info("re-run: %s layer unchanged, taken from %s", kind, earlier)
-            layers[kind] = frame
+                layers[kind] = kept.frame
             if key:
-                keyed[kind] = (key, frame)
+                keyed[kind] = kept or KeptLayer(key, layers[kind])
     if scenario.support.reach_mode == "network":
         from geodata.network import read_network
 

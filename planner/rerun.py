@@ -29,6 +29,7 @@ import functools
 import hashlib
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,17 @@ def layer_key(path: Path, layer: str | None, crs: str | None) -> str:
     return f"{sha256_file(path)}|{layer or ''}|{crs or ''}|{_contract_code()}"
 
 
-def cached_layer(run_dir: Path | None, kind: str, key: str) -> Any | None:
+@dataclass
+class KeptLayer:
+    """A validated layer under its key; ``source`` the earlier run's copy it was read from (a
+    later run copies that file rather than writing the frame again)."""
+
+    key: str
+    frame: Any
+    source: Path | None = None
+
+
+def cached_layer(run_dir: Path | None, kind: str, key: str) -> KeptLayer | None:
     """The validated layer an earlier run folder kept under ``key``, or None."""
     if run_dir is None:
         return None
@@ -87,7 +98,8 @@ def cached_layer(run_dir: Path | None, kind: str, key: str) -> Any | None:
         kept = json.loads((folder / LAYERS).read_text(encoding="utf-8")).get(kind) or {}
         if kept.get("key") != key:
             return None
-        return _read_frame(folder / f"{kind}.parquet", kept["dtypes"])
+        path = folder / f"{kind}.parquet"
+        return KeptLayer(key, _read_frame(path, kept["dtypes"]), path)
     except FileNotFoundError:
         return None
     except Exception as exc:  # a damaged cache costs speed, never the run
@@ -116,17 +128,21 @@ def _read_frame(path: Path, dtypes: dict[str, str]) -> Any:
     return frame
 
 
-def write_layers(folder: Path, layers: dict[str, tuple[str, Any]]) -> None:
-    """Keep each validated layer (kind -> (key, frame)) in ``folder/reuse``."""
+def write_layers(folder: Path, layers: dict[str, KeptLayer]) -> None:
+    """Keep each validated layer in ``folder/reuse`` (a copy of the file it came from, if any)."""
     if not layers:
         return
     target = Path(folder) / FOLDER
     target.mkdir(exist_ok=True)
-    for kind, (_, frame) in layers.items():
-        frame.to_parquet(target / f"{kind}.parquet", index=False)
+    for kind, layer in layers.items():
+        path = target / f"{kind}.parquet"
+        if layer.source is not None and layer.source.is_file():
+            shutil.copyfile(layer.source, path)
+        else:
+            layer.frame.to_parquet(path, index=False)
     kept = {
-        kind: {"key": key, "dtypes": {str(c): str(t) for c, t in frame.dtypes.items()}}
-        for kind, (key, frame) in layers.items()
+        kind: {"key": layer.key, "dtypes": {str(c): str(t) for c, t in layer.frame.dtypes.items()}}
+        for kind, layer in layers.items()
     }
     (target / LAYERS).write_text(json.dumps(kept, indent=1), encoding="utf-8")
 
@@ -223,11 +239,11 @@ def read_prices(run_dir: Path) -> list[dict[str, float]] | None:
 @dataclass
 class Kept:
     """What a run keeps in ``reuse/`` for a later re-run: row prices by source, validated
-    layers by kind (key, frame), the final pricing LP and the reach pairs and distances
+    layers by kind, the final pricing LP and the reach pairs and distances
     (planner.nearby)."""
 
     prices: dict[str, dict[str, float] | None]
-    layers: dict[str, tuple[str, Any]]
+    layers: dict[str, KeptLayer]
     pricing: Any | None
     nearby: Any | None = None
 

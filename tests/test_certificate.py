@@ -214,6 +214,12 @@ def test_a_rerun_reads_only_the_layers_that_changed(
     scenario = load_scenario(changed / scenario_path.name)
     warm = run_scenario(scenario, tmp_path / "warm", hint_from=first)
     assert read == ["plots"]
+    # the unchanged layers' Parquet files are copied over, the changed one written anew
+    for kind in kept:
+        same = (tmp_path / "warm" / "reuse" / f"{kind}.parquet").read_bytes() == (
+            first / "reuse" / f"{kind}.parquet"
+        ).read_bytes()
+        assert same == (kind != "plots"), kind
     read.clear()
     cold = run_scenario(scenario, tmp_path / "cold")
     assert sorted(read) == sorted(kept)
