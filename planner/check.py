@@ -3,13 +3,20 @@
 The solver works with tolerances and continuous flows; this check recomputes every rule on the
 integral result before anything is written, so a run folder never holds an allocation that breaks
 a rule. (The test-suite has a second, fully independent checker that works from the files.)
+
+Rows (plots, buurten, regions) are first screened with array arithmetic; only the suspects, a
+superset of the rows that break a rule, are then worded row by row, so the sentences and their
+order are those of a loop over every row, at a fraction of its cost (5,000 plots: 0.17 s ->
+0.02 s).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from planner.instance import Instance, sum_by
 from planner.result import Result
@@ -21,7 +28,8 @@ def _plot_rules(inst: Instance, r: Result) -> list[str]:
     out = []
     plots = inst.plots
     share = inst.scenario.support.max_share_per_plot
-    for p, row in enumerate(plots.itertuples(index=False)):
+    suspects = _suspect_plots(inst, r)
+    for p, row in zip(suspects, plots.iloc[suspects].itertuples(index=False), strict=True):
         h, s = int(r.homes[p]), int(r.support[p])
         if h and not row.eligible:
             out.append(f"plot {row.plot_id}: {h} homes on an ineligible plot")
@@ -36,13 +44,39 @@ def _plot_rules(inst: Instance, r: Result) -> list[str]:
     return out
 
 
+def _suspect_plots(inst: Instance, r: Result) -> np.ndarray:
+    """The plots that may break a plot rule, found with array arithmetic: a per-row loop over
+    every plot costs a fifth of the check at 5,000 plots. A superset (anything missing or not
+    a number is a suspect), so _plot_rules words exactly what it did when it read every row."""
+    plots = inst.plots
+    share = inst.scenario.support.max_share_per_plot
+    with np.errstate(invalid="ignore"):
+        h = np.trunc(np.asarray(r.homes, dtype=float))
+        s = np.trunc(np.asarray(r.support, dtype=float))
+        fixed = _floats(plots["fixed_homes"])
+        free = np.isnan(fixed)
+        eligible = plots["eligible"]
+        ok = (h == 0) | (eligible.to_numpy() if eligible.dtype == bool else False)
+        ok &= free | (h == fixed)
+        in_range = (_floats(plots["min_homes"]) <= h) & (h <= _floats(plots["capacity"]))
+        ok &= ~free | (h == 0) | in_range
+        ok &= np.fmod(h, inst.module) == 0
+        ok &= (s >= 0) & (s <= np.floor(share * h + 1e-9))
+    return np.flatnonzero(~ok)
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    """A column as floats, NaN for anything missing or not a number."""
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
 def _care_rules(inst: Instance, r: Result) -> list[str]:
     out = []
     a = r.assignments
     if not inst.support_types:
         return out
-    got = a.groupby(["plot", "type"])["residents"].sum()
-    valid = set(zip(inst.pairs["plot"], inst.pairs["service"], strict=True))
+    got = a.groupby(["plot", "type"])["residents"].sum().to_dict()
+    valid = _reach_pairs(inst, a)
     for p in np.flatnonzero(r.support):
         for kind in inst.support_types:
             if int(got.get((p, kind), 0)) != int(r.support[p]):
@@ -61,16 +95,24 @@ def _care_rules(inst: Instance, r: Result) -> list[str]:
     return out
 
 
+def _reach_pairs(inst: Instance, a: pd.DataFrame) -> set[tuple[Any, Any]]:
+    """The reach pairs (plot, service) of the plots the assignments name: every pair an
+    assignment can match, without a tuple for each of the 218,503 pairs at 5,000 plots."""
+    pairs = inst.pairs
+    named = pairs[pairs["plot"].isin(a["plot"])]
+    return set(zip(named["plot"], named["service"], strict=True))
+
+
 def _area_rules(inst: Instance, r: Result) -> list[str]:
     out = []
     if not inst.buurten.empty:
         load = sum_by(inst.plots["buurt_id"], r.homes)
-        for row in inst.buurten.itertuples(index=False):
+        for row in _suspect_buurten(inst.buurten, load).itertuples(index=False):
             if load.get(row.buurt_id, 0) > row.cap:
                 out.append(f"buurt {row.buurt_id}: {load[row.buurt_id]} homes > cap {row.cap}")
     if not inst.regions.empty:
         load = sum_by(inst.plots["region_id"], r.homes)
-        for row in inst.regions.itertuples(index=False):
+        for row in _suspect_regions(inst.regions, load).itertuples(index=False):
             h = load.get(row.region_id, 0)
             if not np.isnan(row.min_homes) and h < row.min_homes - EPS:
                 out.append(f"region {row.region_id}: {h} homes < min {row.min_homes}")
@@ -79,6 +121,27 @@ def _area_rules(inst: Instance, r: Result) -> list[str]:
     groups = sum_by(inst.plots["group"], r.homes > 0)
     out += [f"group {g}: {n} plots used" for g, n in groups.items() if g and n > 1]
     return out
+
+
+def _suspect_buurten(buurten: pd.DataFrame, load: pd.Series) -> pd.DataFrame:
+    """The buurten that may be over their cap (a superset: a missing cap is a suspect), so
+    _area_rules words each as before without a row loop over all 13,000 at 5,000 plots."""
+    homes = _per_row(load, buurten["buurt_id"])
+    return buurten[~(homes <= _floats(buurten["cap"]))]
+
+
+def _suspect_regions(regions: pd.DataFrame, load: pd.Series) -> pd.DataFrame:
+    """The regions that may be outside their bounds (a superset, as _suspect_buurten)."""
+    homes = _per_row(load, regions["region_id"])
+    low, high = _floats(regions["min_homes"]), _floats(regions["max_homes"])
+    with np.errstate(invalid="ignore"):
+        ok = (np.isnan(low) | (homes >= low - EPS)) & (np.isnan(high) | (homes <= high + EPS))
+    return regions[~ok]
+
+
+def _per_row(load: pd.Series, ids: pd.Series) -> np.ndarray:
+    """The load of each id in ``ids`` (0 where it has none), as floats."""
+    return load.reindex(ids).fillna(0).to_numpy(dtype=float)
 
 
 def _demand_rules(inst: Instance, r: Result) -> list[str]:
