@@ -82,23 +82,36 @@ def test_the_kept_rows_are_used_for_known_plots_only(
 
 
 @pytest.mark.parametrize("change", ["reach", "services"])
-def test_a_change_to_what_every_plot_depends_on_computes_all_again(
+def test_a_change_for_every_plot_computes_the_parts_it_touches_again(
     world: tuple[Path, dict], tmp_path: Path, change: str
 ) -> None:
+    """Kept rows marked (+1 km) show where they were used: a huisarts radius leaves the
+    distances and the other types' pairs; a moved service redoes its type and the distances."""
     scenario_path, layers = world
     scenario = load_scenario(scenario_path)
     kept = _kept(build_instance(layers, scenario), tmp_path)
-    kept.distances = kept.distances + 1000.0  # would show if used
+    kept.distances = kept.distances + 1000.0
+    kept.pairs["distance_m"] += 1000.0
     if change == "reach":
         scenario = apply_overrides(scenario, {"support.reach_m.huisarts": 1200})
+        redone, distances_kept = "huisarts", True
     else:
         services = layers["services"].copy()
+        redone = str(services.loc[0, "type"])
         services.loc[0, "geometry"] = shapely.affinity.translate(services.geometry[0], 10, 0)
         layers = {**layers, "services": services}
-    warm = build_instance(layers, scenario, kept)
-    cold = build_instance(layers, scenario)
-    pd.testing.assert_frame_equal(warm.pairs, cold.pairs)
-    pd.testing.assert_frame_equal(warm.distances, cold.distances)
+        distances_kept = False
+    warm = build_instance(layers, scenario, kept).nearby
+    cold = build_instance(layers, scenario).nearby
+    shift = (warm.distances - cold.distances).round(6)
+    assert (shift == (1000.0 if distances_kept else 0.0)).all().all()
+    pd.testing.assert_frame_equal(
+        warm.pairs.drop(columns="distance_m"), cold.pairs.drop(columns="distance_m")
+    )
+    moved = (warm.pairs["distance_m"] - cold.pairs["distance_m"]).round(6)
+    assert (moved[warm.pairs["type"] == redone] == 0).all()
+    assert (moved[warm.pairs["type"] != redone] == 1000.0).all()
+    assert set(warm.pairs["type"]) - {redone}
 
 
 def test_a_rerun_keeps_them_and_a_damaged_copy_is_computed_again(
