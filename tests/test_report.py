@@ -13,10 +13,20 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
-from shapely.geometry import Point, box
+import shapely
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
-from planner.report import _int_ramp, build_report, leaflet_assets
+from planner.report import (
+    _collection,
+    _collection_json,
+    _geojson_texts,
+    _int_ramp,
+    _View,
+    build_report,
+    leaflet_assets,
+)
 
 PAYLOAD = "<img src=x onerror=alert(1)>${alert(2)}"
 TITLE_PAYLOAD = "<script>alert(3)</script>"
@@ -416,3 +426,47 @@ def test_per_corporation_table_shows_when_plots_have_proposers() -> None:
     html = _report(kpis={**KPIS, "per_proposer": rows})
     assert "Per corporatie" in html and PAYLOAD not in html
     assert "Per corporatie" not in _report()
+
+
+# --- the JSON text written without json.dumps per feature ---------------------------------------
+
+
+def _shapes() -> list[Any]:
+    ring = [(0.5, 0.5), (0.5, 1.5), (1.5, 1.5), (0.5, 0.5)]
+    holed = Polygon([(0, 0), (0, 3), (3, 3), (3, 0), (0, 0)], [ring])
+    return [
+        Point(5.123456, 52.1),
+        box(4.1, 51.2, 4.3, 51.25),
+        holed,
+        MultiPolygon([holed, box(10, 10, 11, 11)]),
+        MultiPolygon([box(-1.5, -0.25, -1, 0), Polygon()]),
+        LineString([(1, 2), (3, 4.000001)]),
+    ]
+
+
+@pytest.mark.parametrize(
+    "kinds", [slice(0, 1), slice(1, 5), slice(4, 5), slice(0, 6), slice(5, 6), slice(0, 0)]
+)
+def test_geojson_texts_are_what_json_dumps_writes_for_mapping(kinds: slice) -> None:
+    shapes = np.array(_shapes()[kinds], dtype=object)
+    xy = np.round(shapely.get_coordinates(shapes) * 1.000003, 6)  # new coordinates, in order
+    texts = _geojson_texts(shapes, xy).tolist()
+    moved = shapely.set_coordinates(shapes.copy(), xy)
+    assert texts == [json.dumps(shapely.geometry.mapping(shape)) for shape in moved]
+
+
+def test_collection_json_is_what_json_dumps_writes_for_the_collection() -> None:
+    strings = [PAYLOAD, BREAKOUT, None, 'quote " back \\ tab \t nul \x00 é € \u2028', ""]
+    view = _View(
+        frame=pd.DataFrame(index=range(5)),
+        geometry=_geojson_texts(np.array([Point(i, i) for i in range(5)]), np.eye(5, 2)),
+    )
+    props = {
+        "pid": strings,
+        "c": [1, None, -3, 2**40, 0],
+        "q": [0.812, None, 1e-7, 2.0, -0.0],
+        "b": [True, False, None, True, False],
+        "mixed": ["a", 1, None, 2.5, True],
+    }
+    expected = json.dumps(_collection(view, props), ensure_ascii=False, allow_nan=False)
+    assert _collection_json(view, props) == expected

@@ -1,0 +1,66 @@
+"""allocation.gpkg is the same file whichever way pyogrio writes a layer (Arrow or row by row)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import Point, box
+
+from planner.export import _write_layer
+
+
+def _tables(path: Path) -> dict[str, Any]:
+    """Every table's schema and rows, without the time stamp GDAL sets per layer."""
+    with sqlite3.connect(path) as con:
+        schema = con.execute("select type, name, sql from sqlite_master order by name").fetchall()
+        rows = {
+            name: con.execute(f'select * from "{name}"').fetchall()
+            for kind, name, _ in schema
+            if kind == "table" and not name.startswith("sqlite_")
+        }
+    rows["gpkg_contents"] = [row[:4] + row[5:] for row in rows["gpkg_contents"]]
+    return {"schema": schema, "rows": rows}
+
+
+def _frame(**extra: Any) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "plot_id": pd.array(["P1", "P2", None], dtype="str"),
+            "group": np.array([None, "G1", None], dtype=object),
+            "reason": np.array([None, None, None], dtype=object),
+            "homes": [3, 0, 12],
+            "selected": [True, False, True],
+            "fixed_homes": [np.nan, 2.0, np.inf],
+            **extra,
+        },
+        geometry=[box(0, 0, 10, 10), None, box(20, 0, 30, 5)],
+        crs="EPSG:28992",
+    )
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"code": np.array([1, None, 3], dtype=object)},
+        {"mixed": np.array([1, "a", 2.5], dtype=object)},
+    ],
+    ids=["usual", "object-ints", "object-mixed"],
+)
+def test_layers_are_written_as_the_row_path_writes_them(tmp_path: Path, extra: Any) -> None:
+    services = gpd.GeoDataFrame(
+        {"service_id": ["S1", "S2"], "capacity": [np.nan, 8.0]},
+        geometry=[Point(1, 2), Point(3, 4)],
+        crs="EPSG:28992",
+    )
+    ours, rows = tmp_path / "ours.gpkg", tmp_path / "rows.gpkg"
+    for name, frame in (("plots", _frame(**extra)), ("services", services)):
+        _write_layer(frame, ours, name)
+        frame.to_file(rows, layer=name, driver="GPKG", engine="pyogrio")
+    assert _tables(ours) == _tables(rows)
