@@ -53,6 +53,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -134,14 +135,11 @@ class _Prices:
 
     unit: np.ndarray
     obj: np.ndarray
-    col: dict[int, int]
     values: np.ndarray
     margin: float | None
     sense: float
-    support_ub: dict[int, float]
-    support_off: set[int]
+    off: np.ndarray  # per plot: its support homes were left out of this LP
     rows: dict[str, float] = field(default_factory=dict)  # price per named row, for a re-run
-    names: list[str] = field(default_factory=list)  # column names, in the order of ``values``
 
 
 @dataclass
@@ -154,11 +152,9 @@ class Pricing:
     support_on: list[str] | None
 
 
-def _family(name: str) -> str | None:
-    for prefix, family in _PREFIXES:
-        if name == prefix or (prefix.endswith("[") and name.startswith(prefix)):
-            return family
-    return None
+# A row's family by its name up to and with the first "[" (exactly "target", "budget" and
+# "support_share"; "buurt[...]" and the like for the rows of one family).
+_KEYS = {prefix: PRICED.index(family) for prefix, family in _PREFIXES}
 
 
 def _pricing_model(inst: Instance, result: Result, main: Built | None) -> Built:
@@ -173,55 +169,144 @@ def _pricing_model(inst: Instance, result: Result, main: Built | None) -> Built:
 
 
 @dataclass(frozen=True)
+class _Columns:
+    """Where the plot variables sit among the LP's columns, as arrays: found once per
+    explanation with one search over the sorted ids, so pricing needs no dict of 55,000
+    columns and no loop over plots (5,000 plots)."""
+
+    plots: np.ndarray  # plots with a used column (eligible), in the model's order
+    used: np.ndarray  # their used column
+    modules: np.ndarray  # their modules column
+    support: np.ndarray  # per plot, its support column (-1: none)
+    support_ub: np.ndarray  # per plot, the upper bound of its support homes (NaN: none)
+    assign: np.ndarray  # care assignment columns
+    assign_plot: np.ndarray  # the plot of each
+    assign_type: np.ndarray  # the service type of each, numbered in sorted order
+    flow: np.ndarray  # region flow columns
+    flow_plot: np.ndarray  # the plot of each
+    flow_region: list[str]  # the region of each
+
+    @classmethod
+    def of(cls, inst: Instance, v: Any, arrays: Arrays) -> _Columns:
+        var_ids = arrays.var_ids
+        plots = np.fromiter(v.used, dtype=np.int64, count=len(v.used))
+        support = np.full(len(inst.plots), -1, dtype=np.int64)
+        owners = np.fromiter(v.support, dtype=np.int64, count=len(v.support))
+        support[owners] = _positions(var_ids, v.support.values())
+        support_ub = np.full(len(inst.plots), np.nan)
+        support_ub[owners] = arrays.ux[support[owners]]
+        keys = np.fromiter(v.assign, dtype=np.int64, count=len(v.assign))
+        pairs = inst.model_pairs().loc[keys] if len(keys) else inst.model_pairs().iloc[:0]
+        return cls(
+            plots=plots,
+            used=_positions(var_ids, v.used.values()),
+            modules=_positions(var_ids, (v.modules[p] for p in v.used), len(v.used)),
+            support=support,
+            support_ub=support_ub,
+            assign=_positions(var_ids, v.assign.values()),
+            assign_plot=pairs["plot"].to_numpy(dtype=np.int64),
+            assign_type=pd.factorize(pairs["type"].to_numpy(), sort=True)[0],
+            flow=_positions(var_ids, v.flow.values()),
+            flow_plot=np.fromiter((key[1] for key in v.flow), dtype=np.int64, count=len(v.flow)),
+            flow_region=[key[0] for key in v.flow],
+        )
+
+
+def _positions(var_ids: np.ndarray, variables: Any, count: int | None = None) -> np.ndarray:
+    """The columns of MathOpt variables (ids sorted, as Arrays keeps them)."""
+    if count is None:
+        count = len(variables)
+    ids = np.fromiter((var.id for var in variables), dtype=np.int64, count=count)
+    return np.searchsorted(var_ids, ids)
+
+
+@dataclass(frozen=True)
 class _Derived:
     """The pricing LP over all columns, before a round leaves support columns out."""
 
     arrays: Arrays
     target: int | None  # the homes-total row
+    margin: int | None  # the row whose price is the value of a home at the margin
     proto: Any  # the model proto it came from
+    cols: _Columns
+    codes: np.ndarray  # per row, its family (index in PRICED), -1 for rows that price nothing
 
 
 def _derived_lp(inst: Instance, result: Result, main: Built) -> _Derived:
     """The pricing LP (module docstring) as arrays, derived from a built model: continuous,
     every used plot open, each minimum-homes row at one module (the LP cannot price project
     sizes)."""
-    proto = main.model.export_model()
-    arrays = Arrays.of(proto)
-    v = main.vars
-    col = np.searchsorted(arrays.var_ids, [v.used[p].id for p in v.used])
-    used_col = dict(zip(v.used, col.tolist(), strict=True))
-    ids = inst.plots["plot_id"].astype(str).to_numpy()
-    plot_of = {pid: p for p, pid in enumerate(ids)}
+    arrays = main.arrays()
+    cols = _Columns.of(inst, main.vars, arrays)
     names = arrays.row_names
-    used_col_of_row = np.full(len(names), -1, dtype=np.int64)
-    target = None
-    for i, name in enumerate(names):
-        if name.startswith("min_homes["):
-            used_col_of_row[i] = used_col[plot_of[name[len("min_homes[") : -1]]]
-        elif name == "target":
-            target = i
-    coo = arrays.matrix.tocoo()
-    drop = used_col_of_row[coo.row] == coo.col
-    rows = np.flatnonzero(used_col_of_row >= 0)
-    matrix = sp.csr_matrix(
-        (
-            np.concatenate([coo.data[~drop], np.full(len(rows), -float(inst.module))]),
-            (
-                np.concatenate([coo.row[~drop], rows]),
-                np.concatenate([coo.col[~drop], used_col_of_row[rows]]),
-            ),
-        ),
-        shape=arrays.matrix.shape,
-    )
+    codes = _row_codes(names)
+    targets = np.flatnonzero(codes == PRICED.index("objective"))  # only "target" is in it
+    minimum = np.flatnonzero(codes == _MIN_HOMES)
+    codes[minimum] = -1
+    plot_of = {pid: p for p, pid in enumerate(inst.plots["plot_id"].astype(str).tolist())}
+    used_col = np.full(len(inst.plots), -1, dtype=np.int64)
+    used_col[cols.plots] = cols.used
+    plots = [plot_of[names[i][len("min_homes[") : -1]] for i in minimum.tolist()]
+    matrix = _one_module(arrays.matrix, minimum, used_col[plots], -float(inst.module))
     lx = arrays.lx.copy()
-    lx[[used_col[p] for p in v.used if result.homes[p] > 0]] = 1.0
-    return _Derived(dataclasses.replace(arrays, matrix=matrix, lx=lx), target, proto)
+    lx[cols.used[result.homes[cols.plots] > 0]] = 1.0
+    arrays = dataclasses.replace(arrays, matrix=matrix, lx=lx)
+    return _Derived(
+        arrays,
+        int(targets[-1]) if len(targets) else None,
+        int(targets[0]) if len(targets) else None,
+        main.proto(),
+        cols,
+        codes,
+    )
+
+
+_MIN_HOMES = -2  # code of the minimum-homes rows (they price nothing: the LP drops sizes)
+
+
+def _row_codes(names: np.ndarray) -> np.ndarray:
+    """Per row, its family's index in PRICED by the row's name (_KEYS), _MIN_HOMES for the
+    minimum-homes rows, -1 for the others: one pass over the 38,000 names at 5,000 plots."""
+    lookup = {**_KEYS, "min_homes[": _MIN_HOMES}
+    return np.array(
+        [lookup.get(h + b, -1) for h, b, _ in map(str.partition, names, repeat("["))],
+        dtype=np.int64,
+    )
+
+
+def _one_module(
+    matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, value: float
+) -> sp.csr_matrix:
+    """``matrix`` with entry (rows[i], cols[i]) set to ``value``. Where every such entry is
+    stored (each minimum-homes row has its used column) a copy with those values changed,
+    else built again from triples; either way in canonical form (sorted, no duplicates), as
+    building from triples gives it, so products sum in the same order."""
+    out = matrix.copy()
+    out.sum_duplicates()
+    width = np.int64(matrix.shape[1])
+    stored = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(out.indptr))
+    stored = stored * width + out.indices  # increasing: row-major, sorted within rows
+    wanted = rows * width + cols
+    at = np.minimum(np.searchsorted(stored, wanted), len(stored) - 1)
+    if len(stored) and np.array_equal(stored[at], wanted):
+        out.data[at] = value
+        return out
+    coo = matrix.tocoo()
+    col_of_row = np.full(matrix.shape[0], -1, dtype=np.int64)
+    col_of_row[rows] = cols
+    drop = col_of_row[coo.row] == coo.col
+    return sp.csr_matrix(
+        (
+            np.concatenate([coo.data[~drop], np.full(len(rows), value)]),
+            (np.concatenate([coo.row[~drop], rows]), np.concatenate([coo.col[~drop], cols])),
+        ),
+        shape=matrix.shape,
+    )
 
 
 def _lp_prices(
     inst: Instance,
     result: Result,
-    main: Built,
     derived: _Derived,
     support_on: set[int] | None,
     earlier: Pricing | None,
@@ -232,24 +317,14 @@ def _lp_prices(
     those that would pay (column generation). With ``earlier`` (a re-run), its solution is
     taken as it is when it is still optimal here (certificate.still_optimal)."""
     started = time.perf_counter()
-    arrays, target, proto = derived.arrays, derived.target, derived.proto
-    v = main.vars
-    col = {int(i): c for c, i in enumerate(arrays.var_ids)}
+    arrays, target, proto, cols = derived.arrays, derived.target, derived.proto, derived.cols
     off = np.zeros(len(result.homes), dtype=bool)
     keep = np.ones(len(arrays.var_ids), dtype=bool)
     ux = arrays.ux.copy()
     if support_on is not None:
         off = (result.homes == 0) & ~np.isin(np.arange(len(result.homes)), list(support_on))
-        for p, support in v.support.items():
-            if off[p]:
-                ux[col[support.id]] = 0.0
-        if v.assign:
-            keys = np.fromiter(v.assign, dtype=np.int64, count=len(v.assign))
-            plot_of = inst.model_pairs().loc[keys, "plot"].to_numpy(dtype=np.int64)
-            gone = [
-                col[var.id] for var, p in zip(v.assign.values(), plot_of, strict=True) if off[p]
-            ]
-            keep[gone] = False
+        ux[cols.support[off & (cols.support >= 0)]] = 0.0
+        keep[cols.assign[off[cols.assign_plot]]] = False
     lr, ur = arrays.lr.copy(), arrays.ur.copy()
     if target is not None and lr[target] == ur[target]:
         lr[target] = ur[target] = ur[target] - TARGET_EPS
@@ -275,7 +350,7 @@ def _lp_prices(
         if solution.y is None:
             raise SolverError("the pricing LP returned no prices")
     solved = time.perf_counter()
-    prices = _spread(inst, lp, solution.x, solution.y, v, off, col)
+    prices = _spread(lp, derived, solution.x, solution.y, off)
     log.info(
         "plot reasons: pricing LP prepared in %.2f s, %s, %.2f s, prices spread in %.2f s",
         prepared - started,
@@ -303,38 +378,26 @@ def _kept_solution(lp: Arrays, keep: np.ndarray, earlier: Pricing | None) -> LpS
 
 
 def _spread(
-    inst: Instance,
-    lp: Arrays,
-    x: np.ndarray,
-    y: np.ndarray,
-    v: Any,
-    off: np.ndarray,
-    col: dict[int, int],
+    lp: Arrays, derived: _Derived, x: np.ndarray, y: np.ndarray, off: np.ndarray
 ) -> _Prices:
     """Spread the prices y over the columns by rule family (see _Prices)."""
-    families = [_family(str(n)) for n in lp.row_names]
-    code = np.array([PRICED.index(f) if f else -1 for f in families], dtype=np.int64)
+    code = derived.codes
     keep = code >= 0
     by_family = sp.csr_matrix(
         (y[keep], (np.flatnonzero(keep), code[keep])), shape=(len(lp.row_ids), len(PRICED))
     )
     sense = 1.0 if lp.maximize else -1.0
     unit = sense * np.asarray((lp.matrix.T @ by_family).T.todense())
-    target = [y[i] for i, n in enumerate(lp.row_names) if n == "target"]
-    support_ub = {p: float(s.upper_bound) for p, s in v.support.items()}
+    margin = derived.margin
+    named = (y != 0.0) & (lp.row_names != "")
     return _Prices(
         unit=unit,
         obj=-sense * lp.objective,
-        col=col,
         values=x,
-        margin=float(target[0]) if target else None,
+        margin=float(y[margin]) if margin is not None else None,
         sense=sense,
-        support_ub=support_ub,
-        support_off={p for p in support_ub if off[p]},
-        rows={
-            str(n): float(price) for n, price in zip(lp.row_names, y, strict=True) if n and price
-        },
-        names=[str(n) for n in lp.var_names],
+        off=off,
+        rows=dict(zip(lp.row_names[named].tolist(), y[named].tolist(), strict=True)),
     )
 
 
@@ -370,8 +433,8 @@ def why_unused_priced(
             else {index[pid] for pid in earlier.support_on if pid in index}
         )
     for round_ in range(MAX_ROUNDS + 1):
-        prices = _lp_prices(inst, result, built, derived, support_on, earlier)
-        parts, extra, context = _price_plots(inst, result, prices, built)
+        prices = _lp_prices(inst, result, derived, support_on, earlier)
+        parts, extra, context = _price_plots(inst, result, prices, derived.cols)
         if support_on is None or not extra:
             break
         log.info(
@@ -382,132 +445,149 @@ def why_unused_priced(
         earlier = None
         if len(support_on) > MAX_SUPPORT_COLUMNS or round_ == MAX_ROUNDS - 1:
             support_on = None
-    plots = inst.plots
-    reasons: list[Why | None] = [None] * len(plots)
-    eligible = plots["eligible"].to_numpy()
-    why_not = plots["reason"].to_numpy()
-    v = built.vars
-    for p in range(len(plots)):
-        if result.homes[p] > 0:
-            continue
-        if not eligible[p]:
-            reasons[p] = Why("not_eligible", f"not eligible: {why_not[p]}")
-        elif p in v.used:
-            reasons[p] = context.reason(p, parts[p])
-    names = prices.names
-    values = {names[c]: float(x) for c, x in enumerate(prices.values) if x != 0.0 and names[c]}
+    reasons = _reasons(inst, result, derived.cols, parts, context)
+    names = derived.arrays.var_names
+    x = prices.values
+    valued = (x != 0.0) & (names != "")
+    values = dict(zip(names[valued].tolist(), x[valued].tolist(), strict=True))
     kept_on = None if support_on is None else sorted(str(ids[p]) for p in support_on)
     return reasons, Pricing(rows=prices.rows, values=values, support_on=kept_on)
 
 
+def _reasons(
+    inst: Instance, result: Result, cols: _Columns, parts: np.ndarray, context: _Context
+) -> list[Why | None]:
+    """The reason per plot: none for used plots, the rule for ineligible ones, else priced."""
+    plots = inst.plots
+    reasons: list[Why | None] = [None] * len(plots)
+    unused = ~(result.homes > 0)
+    why_not = plots["reason"].to_numpy()
+    for p in np.flatnonzero(unused & ~plots["eligible"].to_numpy(dtype=bool)).tolist():
+        reasons[p] = Why("not_eligible", f"not eligible: {why_not[p]}")
+    priced = cols.plots[unused[cols.plots]]
+    losses = parts[priced].sum(axis=1)  # each row sums as parts[p].sum() would
+    for p, loss in zip(priced.tolist(), losses.tolist(), strict=True):
+        if reasons[p] is None:
+            reasons[p] = context.reason(p, parts[p], loss)
+    return reasons
+
+
 def _price_plots(
-    inst: Instance, result: Result, prices: _Prices, built: Built
+    inst: Instance, result: Result, prices: _Prices, cols: _Columns
 ) -> tuple[np.ndarray, list[int], _Context]:
     """Per unused plot the LP price of a minimum project by family (rows of ``parts``), and the
-    plots whose support homes were left out of the LP but would make a full plot pay."""
-    v = built.vars
+    plots whose support homes were left out of the LP but would make a full plot pay. Each
+    plot's figures are rows of arrays, computed for all plots at once."""
     plots = inst.plots
     module = inst.module
-    unused = [p for p in v.used if result.homes[p] == 0]
-    col = prices.col
+    unused_at = result.homes[cols.plots] == 0
+    unused = cols.plots[unused_at]
     parts = np.zeros((len(plots), len(PRICED)))
     lp_homes = np.zeros(len(plots))
     min_homes = np.maximum(plots["min_homes"].to_numpy(dtype=float), module)
     capacity = plots["capacity"].to_numpy(dtype=float)
     share_cap = inst.scenario.support.max_share_per_plot
-    per_module = {}
-    per_use = {}
-    for p in unused:
-        k, u = col[v.modules[p].id], col[v.used[p].id]
-        per_module[p] = prices.unit[:, k] + 0.0
-        per_module[p][0] += prices.obj[k]
-        per_use[p] = prices.unit[:, u] + 0.0
-        per_use[p][0] += prices.obj[u]
-        parts[p] = per_module[p] * (min_homes[p] / module) + per_use[p]
-        lp_homes[p] = prices.values[k] * module
-    support_cost, support_pays = _support(inst, v, prices, unused)
-    extra = []
-    for p, per_home in support_cost.items():
-        if not support_pays[p]:
-            continue
-        top = prices.support_ub[p]
-        parts[p] += per_home * min(share_cap * min_homes[p], top)
-        # The full plot with as many support homes as allowed: if that pays while the LP had no
-        # support homes here, the LP was too narrow (its prices are not final).
-        full = (
-            per_module[p] * (capacity[p] / module)
-            + per_use[p]
-            + per_home * min(share_cap * capacity[p], top)
-        )
-        if p in prices.support_off and full.sum() < -1e-6 * max(1.0, capacity[p]):
-            extra.append(p)
-    for p, gain in _flows(inst, v, prices, unused, min_homes, capacity).items():
+    modules = cols.modules[unused_at]
+    per_module = _per_unit(prices, modules)
+    per_use = _per_unit(prices, cols.used[unused_at])
+    parts[unused] = per_module * (min_homes[unused] / module)[:, None] + per_use
+    lp_homes[unused] = prices.values[modules] * module
+    hosts = np.flatnonzero(cols.support[unused] >= 0)  # the unused plots that can host support
+    cost = _support(prices, cols, unused[hosts])
+    pays = cost.sum(axis=1) < 0  # then the project takes as many as the share allows
+    pay = hosts[pays]
+    plot = unused[pay]
+    per_home = cost[pays]
+    top = cols.support_ub[plot]
+    parts[plot] += per_home * np.minimum(share_cap * min_homes[plot], top)[:, None]
+    # The full plot with as many support homes as allowed: if that pays while the LP had no
+    # support homes here, the LP was too narrow (its prices are not final).
+    full = (
+        per_module[pay] * (capacity[plot] / module)[:, None]
+        + per_use[pay]
+        + per_home * np.minimum(share_cap * capacity[plot], top)[:, None]
+    )
+    wider = prices.off[plot] & (full.sum(axis=1) < -1e-6 * np.fmax(1.0, capacity[plot]))
+    extra = plot[wider].tolist()
+    for p, gain in _flows(inst, prices, cols, unused, min_homes, capacity).items():
         parts[p] += gain
+    support_cost = dict(zip(unused[hosts].tolist(), cost, strict=True))
     context = _Context(inst, result, prices, support_cost, lp_homes, min_homes)
     return parts, extra, context
 
 
-def _support(
-    inst: Instance,
-    v,
-    prices: _Prices,
-    unused: list[int],
-) -> tuple[dict[int, np.ndarray], dict[int, bool]]:
-    """Per unused plot that can host support homes: what one support home costs by family
-    (its own column plus the cheapest service in reach of each required type), and whether
-    support homes pay at all (then the project takes as many as the per-plot share allows)."""
-    col = prices.col
-    cost: dict[int, np.ndarray] = {}
-    candidates = [p for p in unused if p in v.support]
-    for p in candidates:
-        s = col[v.support[p].id]
-        cost[p] = prices.unit[:, s] + 0.0
-        cost[p][0] += prices.obj[s]
-    if v.assign and candidates:
-        pairs = inst.model_pairs()
-        keys = list(v.assign)
+def _per_unit(prices: _Prices, columns: np.ndarray) -> np.ndarray:
+    """What one unit of each column costs by family, objective included: a C-ordered row per
+    column, so that a row sums as the column's own vector did."""
+    unit = np.ascontiguousarray(prices.unit[:, columns].T) + 0.0
+    unit[:, 0] += prices.obj[columns]
+    return unit
+
+
+def _support(prices: _Prices, cols: _Columns, candidates: np.ndarray) -> np.ndarray:
+    """Per unused plot that can host support homes (a row per candidate): what one support
+    home costs by family, its own column plus the cheapest service in reach of each required
+    type."""
+    cost = _per_unit(prices, cols.support[candidates])
+    if len(cols.assign) and len(candidates):
+        row_of = np.full(len(cols.support), -1, dtype=np.int64)
+        row_of[candidates] = np.arange(len(candidates))
+        mine = row_of[cols.assign_plot] >= 0
+        columns = cols.assign[mine]
+        unit = prices.unit[:, columns] + 0.0
+        unit[0] += prices.obj[columns]
         frame = pd.DataFrame(
             {
-                "plot": pairs.loc[keys, "plot"].to_numpy(dtype=int),
-                "type": pairs.loc[keys, "type"].to_numpy(),
-                "col": [col[v.assign[r].id] for r in keys],
+                "plot": cols.assign_plot[mine],
+                "type": cols.assign_type[mine],
+                "total": unit.sum(axis=0),
+                "pos": np.arange(len(columns)),
             }
         )
-        frame = frame[frame["plot"].isin(candidates)]
-        unit = prices.unit[:, frame["col"].to_numpy()] + 0.0
-        unit[0] += prices.obj[frame["col"].to_numpy()]
-        frame["total"] = unit.sum(axis=0)
-        frame["pos"] = np.arange(len(frame))
         best = frame.loc[frame.groupby(["plot", "type"])["total"].idxmin()]
-        for p, pos in best.groupby("plot")["pos"]:
-            cost[int(p)] = cost[int(p)] + unit[:, pos.to_numpy()].sum(axis=1)
-    pays = {p: bool(c.sum() < 0) for p, c in cost.items()}
-    return cost, pays
+        for plot, pos in _by_plot(best):
+            cost[row_of[plot]] = cost[row_of[plot]] + unit[:, pos].sum(axis=2).T
+    return cost
+
+
+def _by_plot(best: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The best columns per plot, sorted by plot and type, as (plots, positions) blocks of
+    plots with the same number of types: positions[i] are plot i's columns, in type order."""
+    plot = best["plot"].to_numpy()
+    pos = best["pos"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, plot[1:] != plot[:-1]])
+    sizes = np.diff(np.r_[starts, len(plot)])
+    out = []
+    for size in np.unique(sizes).tolist():
+        first = starts[sizes == size]
+        out.append((plot[first], pos[first[:, None] + np.arange(size)]))
+    return out
 
 
 def _flows(
     inst: Instance,
-    v,
     prices: _Prices,
-    unused: list[int],
+    cols: _Columns,
+    unused: np.ndarray,
     min_homes: np.ndarray,
     capacity: np.ndarray,
 ) -> dict[int, np.ndarray]:
     """Region demand the project would serve where that pays: cheapest flows first, each at
     most the region's demand and the plot's capacity, together at most the project's homes."""
-    if not v.flow:
+    if not len(cols.flow):
         return {}
-    col = prices.col
     demand = dict(zip(inst.regions["region_id"], inst.regions["demand"].fillna(0), strict=True))
-    open_ = set(unused)
-    keep = [(key, var) for key, var in v.flow.items() if key[1] in open_]
+    open_ = set(unused.tolist())
+    keep = [i for i, p in enumerate(cols.flow_plot.tolist()) if p in open_]
     if not keep:
         return {}
     frame = pd.DataFrame(
         {
-            "plot": [key[1] for key, _ in keep],
-            "bound": [min(float(demand[key[0]]), capacity[key[1]]) for key, _ in keep],
-            "col": [col[var.id] for _, var in keep],
+            "plot": cols.flow_plot[keep],
+            "bound": [
+                min(float(demand[cols.flow_region[i]]), capacity[cols.flow_plot[i]]) for i in keep
+            ],
+            "col": cols.flow[keep],
         }
     )
     unit = prices.unit[:, frame["col"].to_numpy()] + 0.0
@@ -550,24 +630,32 @@ class _Context:
         plots = inst.plots
         homes = result.homes
         columns = ["group", "buurt_id", "region_id", "suitability", "fixed_cost", "cost_per_home"]
-        self.rows = plots[columns].to_dict("records")
+        values = [_objects(plots[c]) for c in columns]
+        self.rows = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+        used = np.flatnonzero(homes > 0).tolist()
+        ids = plots["plot_id"].to_numpy(dtype=object)
         self.used_in_group = {
-            g: pid
-            for g, pid, h in zip(plots["group"], plots["plot_id"], homes, strict=True)
-            if isinstance(g, str) and g and h > 0
+            values[0][p]: ids[p] for p in used if isinstance(values[0][p], str) and values[0][p]
         }
-        self.buurt_homes = _sum_by(plots["buurt_id"], homes)
-        self.buurt_cap = dict(zip(inst.buurten["buurt_id"], inst.buurten["cap"], strict=True))
-        self.region_homes = _sum_by(plots["region_id"], homes)
+        buurt, region = _Keyed(values[1]), _Keyed(values[2])
+        self.buurt_homes = buurt.sum(homes)
+        self.buurt_cap = dict(
+            zip(_objects(inst.buurten["buurt_id"]), _objects(inst.buurten["cap"]), strict=True)
+        )
+        self.region_homes = region.sum(homes)
         self.region_max = dict(
-            zip(inst.regions["region_id"], inst.regions["max_homes"], strict=True)
+            zip(
+                _objects(inst.regions["region_id"]),
+                _objects(inst.regions["max_homes"]),
+                strict=True,
+            )
         )
         self.scale = max(1.0, float(np.abs(prices.obj).max(initial=0.0)))
         self.total = result.total_homes
         fixed = plots["fixed_homes"].fillna(0).to_numpy(dtype=float)
         self.fixed_total = int(fixed[plots["eligible"].to_numpy(dtype=bool)].sum())
-        self.fixed_in_buurt = _sum_by(plots["buurt_id"], fixed)
-        self.fixed_in_region = _sum_by(plots["region_id"], fixed)
+        self.fixed_in_buurt = buurt.sum(fixed)
+        self.fixed_in_region = region.sum(fixed)
         self.fixed_cost = float(
             (
                 (fixed > 0) * plots["fixed_cost"].to_numpy(dtype=float)
@@ -575,14 +663,36 @@ class _Context:
             ).sum()
         )
         self.service_load = result.assignments.groupby("service")["residents"].sum().to_dict()
+        self.may_block = self._may_block(values[1], values[2])
 
-    def reason(self, p: int, parts: np.ndarray) -> Why:
-        figures = {f: float(x) for f, x in zip(PRICED, parts, strict=True)}
-        loss = float(parts.sum())
+    def _may_block(self, buurts: list[Any], regions: list[Any]) -> np.ndarray:
+        """The plots where _blocked may find a rule no project here can meet: a superset, from
+        array arithmetic, so that the other plots (nearly all) skip it."""
+        size = self.min_homes
+        caps = [self.buurt_cap.get(b) if isinstance(b, str) else None for b in buurts]
+        tops = [self.region_max.get(r) if isinstance(r, str) else None for r in regions]
+        with np.errstate(invalid="ignore"):
+            out = ~(size <= self.total - self.fixed_total)
+            out |= _short(size, caps, [self.fixed_in_buurt.get(b, 0) for b in buurts])
+            out |= _short(size, tops, [self.fixed_in_region.get(r, 0) for r in regions])
+            budget = self.inst.scenario.budget_eur
+            if budget is not None:
+                plots = self.inst.plots
+                cost = plots["fixed_cost"].to_numpy(dtype=float) + (
+                    plots["cost_per_home"].to_numpy(dtype=float) * size
+                )
+                out |= ~(cost <= budget - self.fixed_cost + 1e-9)
+        return out
+
+    def reason(self, p: int, parts: np.ndarray, loss: float | None = None) -> Why:
+        """Why plot p is unused, from its LP price by family (``parts``, summing to ``loss``)."""
+        figures = dict(zip(PRICED, parts.tolist(), strict=True))
+        if loss is None:
+            loss = float(parts.sum())
         lp_homes = float(self.lp_homes[p])
         size = float(self.min_homes[p])
         row = self.rows[p]
-        blocked = self._blocked(p, row, size)
+        blocked = self._blocked(p, row, size) if self.may_block[p] else None
         if blocked is not None:
             family, text = blocked
             return Why(family, text, loss, lp_homes, figures, hard=True)
@@ -602,7 +712,7 @@ class _Context:
         # leans on the share; with them, on the services in reach.
         care = figures_ng["support_share"] + figures_ng["service_capacity"]
         ranked = {**figures_ng, "support_share": care, "service_capacity": 0.0}
-        family = max(ranked, key=lambda f: ranked[f])
+        family = max(ranked, key=ranked.__getitem__)
         if ranked[family] <= tol:
             return Why("tie", self._tie_text(row), loss, lp_homes, figures)
         if family == "support_share":
@@ -794,8 +904,31 @@ def _homes(n: int) -> str:
     return f"{n} home" if n == 1 else f"{n} homes"
 
 
-def _sum_by(keys: pd.Series, values: np.ndarray) -> dict[str, float]:
-    mask = keys.map(lambda k: isinstance(k, str) and k != "").to_numpy(dtype=bool)
-    if not mask.any():
-        return {}
-    return pd.Series(values[mask]).groupby(keys.to_numpy()[mask]).sum().to_dict()
+def _short(size: np.ndarray, caps: list[Any], fixed: list[Any]) -> np.ndarray:
+    """Where a project of ``size`` may not fit in what a cap leaves next to agreed projects
+    (no cap: None or NaN, it fits)."""
+    cap = np.array(caps, dtype=float)
+    room = np.trunc(np.maximum(cap - np.array(fixed, dtype=float), 0))
+    return ~np.isnan(cap) & ~(size <= room)
+
+
+def _objects(column: pd.Series) -> list[Any]:
+    """A column's values as Python objects (missing strings as NaN), as iterating it gives
+    them, without iterating a string column value by value (slow for pandas' string dtype)."""
+    return column.to_numpy(dtype=object).tolist()
+
+
+class _Keyed:
+    """Sums per id of one plot column, skipping missing ids (not a string, or empty): the ids
+    are numbered once, and each sum groups by number (the same groups, summed in the same
+    order, as grouping by the ids themselves)."""
+
+    def __init__(self, keys: list[Any]) -> None:
+        self.mask = np.fromiter(
+            (isinstance(k, str) and k != "" for k in keys), dtype=bool, count=len(keys)
+        )
+        self.codes, self.ids = pd.factorize(np.asarray(keys, dtype=object)[self.mask])
+
+    def sum(self, values: np.ndarray) -> dict[str, float]:
+        sums = pd.Series(values[self.mask]).groupby(self.codes).sum()
+        return dict(zip(self.ids[sums.index].tolist(), sums.tolist(), strict=True))
