@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner.reach import PAIR_COLUMNS, reach_pairs
+from planner.reach import reach_pairs
 from planner.scoring import nearest_distances
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def compute(
         else np.full(len(plot_digests), -1)
     )
     old_keys = kept.keys if kept is not None else {}
-    frames = []
+    parts = []
     for kind in sorted(reach_m):
         use = at if old_keys.get(f"pairs:{kind}") == keys[f"pairs:{kind}"] else np.full_like(at, -1)
         todo = np.flatnonzero(use < 0)
@@ -152,13 +152,17 @@ def compute(
             catchments,
             {kind: reach_m[kind]},
         )
-        fresh["plot"] = todo[fresh["plot"].to_numpy()]
-        frames.append(fresh if kept is None else _merged_pairs(kept, kind, use, fresh))
-    if not frames:  # no service type to reach
-        frames.append(
-            reach_pairs(plot_geoms[:0], plot_points[:0], service_types, service_geoms, {}, {})
+        if kept is not None:
+            parts.append(_kept_rows(kept, kind, use))
+        parts.append(
+            (
+                todo[fresh["plot"].to_numpy()],
+                fresh["service"].to_numpy(),
+                fresh["distance_m"].to_numpy(),
+                np.full(len(fresh), kind, dtype=object),
+            )
         )
-    pairs = _by_plot(frames)
+    pairs = _by_plot(parts)
     use = at if old_keys.get("distances") == keys["distances"] else np.full_like(at, -1)
     todo = np.flatnonzero(use < 0)
     distances = nearest_distances(plot_geoms[todo], features_by_type)
@@ -176,20 +180,31 @@ def compute(
     return Nearby(keys=keys, digests=plot_digests, pairs=pairs, distances=distances)
 
 
-def _by_plot(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """One type's pairs per frame (types in sorted order, each by plot, distance and service)
-    as ``reach_pairs`` gives them: by plot, type, distance and service."""
-    pairs = pd.concat(frames, ignore_index=True)[PAIR_COLUMNS].astype(
-        {"plot": "int64", "service": "int64", "type": object, "distance_m": "float64"}
+def _by_plot(parts: list[tuple[np.ndarray, ...]]) -> pd.DataFrame:
+    """The pairs as ``reach_pairs`` orders them (plot, type, distance, service) from parts of
+    (plot, service, distance, type) arrays: the parts come type by type in sorted order, each
+    in that order for its plots, and a plot is in one part per type, so a stable sort by plot
+    is enough."""
+    plot, service, distance, kind = (
+        np.concatenate([part[i] for part in parts]) if parts else np.zeros(0) for i in range(4)
     )
-    pairs = pairs.iloc[np.argsort(pairs["plot"].to_numpy(), kind="stable")]
-    return pairs.reset_index(drop=True)
+    order = np.argsort(plot, kind="stable")
+    return pd.DataFrame(
+        {
+            "plot": plot[order].astype("int64"),
+            "service": service[order].astype("int64"),
+            "type": kind[order].astype(object),
+            "distance_m": distance[order].astype("float64"),
+        }
+    )
 
 
-def _merged_pairs(kept: KeptNearby, kind: str, at: np.ndarray, fresh: pd.DataFrame) -> pd.DataFrame:
-    """Kept rows of type ``kind`` for the plots with ``at`` >= 0 and fresh ones for the others,
-    by plot (kept and fresh rows are each in order within a plot already)."""
-    rows = kept.pairs[kept.pairs["type"].to_numpy() == kind]
+def _kept_rows(kept: KeptNearby, kind: str, at: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Kept rows of type ``kind`` for the plots with ``at`` >= 0 (their row in the kept
+    distances), as (plot, service, distance, type) arrays in plot order."""
+    types = kept.pairs["type"]
+    code = types.cat.categories.get_loc(kind) if kind in types.cat.categories else -1
+    rows = kept.pairs[types.cat.codes.to_numpy() == code]
     group = rows["at"].to_numpy()
     order = np.argsort(group, kind="stable")
     counts = np.bincount(group, minlength=len(kept.distances))
@@ -198,16 +213,12 @@ def _merged_pairs(kept: KeptNearby, kind: str, at: np.ndarray, fresh: pd.DataFra
     n = counts[at[plots]]
     offsets = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
     take = order[np.repeat(starts[at[plots]], n) + offsets]
-    old = pd.DataFrame(
-        {
-            "plot": np.repeat(plots, n).astype("int64"),
-            "service": rows["service"].to_numpy()[take],
-            "type": kind,
-            "distance_m": rows["distance_m"].to_numpy()[take],
-        }
+    return (
+        np.repeat(plots, n),
+        rows["service"].to_numpy()[take],
+        rows["distance_m"].to_numpy()[take],
+        np.full(len(take), kind, dtype=object),
     )
-    merged = pd.concat([old, fresh[PAIR_COLUMNS]], ignore_index=True)
-    return merged.iloc[np.argsort(merged["plot"].to_numpy(), kind="stable")]
 
 
 def _merged_distances(kept: KeptNearby, at: np.ndarray, fresh: pd.DataFrame) -> pd.DataFrame:
@@ -245,7 +256,7 @@ def read(folder: Path) -> KeptNearby | None:
     except Exception as exc:  # a damaged cache costs speed, never the run
         log.warning("re-run: kept reach pairs in %s unreadable (%s); computing them", folder, exc)
         return None
-    pairs = pairs.astype({"at": "int64", "service": "int64", "type": object})
+    pairs = pairs.astype({"at": "int64", "service": "int64", "type": "category"})
     distances.index = distances.index.astype(object)
     return KeptNearby(
         keys={str(k): str(v) for k, v in keys.items()}, pairs=pairs, distances=distances
