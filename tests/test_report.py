@@ -16,11 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import given
+from hypothesis import strategies as st
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 from planner.report import (
     _collection,
     _collection_json,
+    _decimal_texts,
     _geojson_texts,
     _int_ramp,
     _View,
@@ -450,7 +453,7 @@ def _shapes() -> list[Any]:
 def test_geojson_texts_are_what_json_dumps_writes_for_mapping(kinds: slice) -> None:
     shapes = np.array(_shapes()[kinds], dtype=object)
     xy = np.round(shapely.get_coordinates(shapes) * 1.000003, 6)  # new coordinates, in order
-    texts = _geojson_texts(shapes, xy).tolist()
+    texts = _geojson_texts(shapes, xy).to_pylist()
     moved = shapely.set_coordinates(shapes.copy(), xy)
     assert texts == [json.dumps(shapely.geometry.mapping(shape)) for shape in moved]
 
@@ -470,3 +473,12 @@ def test_collection_json_is_what_json_dumps_writes_for_the_collection() -> None:
     }
     expected = json.dumps(_collection(view, props), ensure_ascii=False, allow_nan=False)
     assert _collection_json(view, props) == expected
+
+
+@given(st.lists(st.floats(min_value=-1e10, max_value=1e10), min_size=1, max_size=20))
+def test_decimal_texts_are_repr_of_the_rounded_values(values: list[float]) -> None:
+    edges = [5.0, -5.0, 0.0001, -0.000123, 52.1, 999_999_999.999999, 1e9, 5e-05, 0.0, -0.0]
+    rounded = np.round(np.array(values + edges), 6)
+    assert _decimal_texts(rounded).to_pylist() == [repr(v) for v in rounded.tolist()]
+    inside = rounded[(np.abs(rounded) >= 1e-4) & (np.abs(rounded) < 1e9)]  # the Arrow path
+    assert _decimal_texts(inside).to_pylist() == [repr(v) for v in inside.tolist()]
