@@ -461,14 +461,13 @@ def _reasons(
     plots = inst.plots
     reasons: list[Why | None] = [None] * len(plots)
     unused = ~(result.homes > 0)
+    eligible = plots["eligible"].to_numpy(dtype=bool)
     why_not = plots["reason"].to_numpy()
-    for p in np.flatnonzero(unused & ~plots["eligible"].to_numpy(dtype=bool)).tolist():
+    for p in np.flatnonzero(unused & ~eligible).tolist():
         reasons[p] = Why("not_eligible", f"not eligible: {why_not[p]}")
-    priced = cols.plots[unused[cols.plots]]
-    losses = parts[priced].sum(axis=1)  # each row sums as parts[p].sum() would
-    for p, loss in zip(priced.tolist(), losses.tolist(), strict=True):
-        if reasons[p] is None:
-            reasons[p] = context.reason(p, parts[p], loss)
+    priced = cols.plots[unused[cols.plots] & eligible[cols.plots]]
+    for p, why in zip(priced.tolist(), context.reasons(priced, parts[priced]), strict=True):
+        reasons[p] = why
     return reasons
 
 
@@ -684,43 +683,72 @@ class _Context:
                 out |= ~(cost <= budget - self.fixed_cost + 1e-9)
         return out
 
-    def reason(self, p: int, parts: np.ndarray, loss: float | None = None) -> Why:
-        """Why plot p is unused, from its LP price by family (``parts``, summing to ``loss``)."""
-        figures = dict(zip(PRICED, parts.tolist(), strict=True))
-        if loss is None:
-            loss = float(parts.sum())
-        lp_homes = float(self.lp_homes[p])
-        size = float(self.min_homes[p])
-        row = self.rows[p]
-        blocked = self._blocked(p, row, size) if self.may_block[p] else None
-        if blocked is not None:
-            family, text = blocked
-            return Why(family, text, loss, lp_homes, figures, hard=True)
-        if lp_homes > 1e-6:
-            text = self._min_homes_text(row, lp_homes, size)
-            return Why("min_homes", text, loss, lp_homes, figures)
-        tol = 1e-6 * self.scale * max(1.0, size)
-        group = row["group"]
-        partner = self.used_in_group.get(group) if isinstance(group, str) and group else None
-        figures_ng = figures
-        if partner is not None:
-            # Once a partner is open the group row's price is not unique: count only the part
-            # needed to keep this plot out (what it would gain without the group).
-            needed = max(0.0, figures["groups"] - loss)
-            figures_ng = {**figures, "groups": min(figures["groups"], needed)}
+    def reasons(self, plots: np.ndarray, parts: np.ndarray) -> list[Why]:
+        """Why each of ``plots`` is unused, from its LP price by family (a row of ``parts``)."""
+        losses = parts.sum(axis=1)  # each row sums as parts[p].sum() would
+        family, top, partners = self._rank(plots, parts, losses)
+        tol = 1e-6 * self.scale * _py_max(1.0, self.min_homes[plots])
+        columns = (
+            plots.tolist(),
+            parts.tolist(),
+            losses.tolist(),
+            self.lp_homes[plots].tolist(),
+            self.min_homes[plots].tolist(),
+            self.may_block[plots].tolist(),
+            (top <= tol).tolist(),
+            family.tolist(),
+            partners,
+        )
+        out = []
+        for p, figures, loss, lp_homes, size, may_block, tie, best, partner in zip(
+            *columns, strict=True
+        ):
+            figures = dict(zip(PRICED, figures, strict=True))
+            row = self.rows[p]
+            blocked = self._blocked(p, row, size) if may_block else None
+            if blocked is not None:
+                out.append(Why(blocked[0], blocked[1], loss, lp_homes, figures, hard=True))
+            elif lp_homes > 1e-6:
+                text = self._min_homes_text(row, lp_homes, size)
+                out.append(Why("min_homes", text, loss, lp_homes, figures))
+            elif tie:
+                out.append(Why("tie", self._tie_text(row), loss, lp_homes, figures))
+            else:
+                kind = PRICED[best]
+                if kind == "support_share":
+                    kind = self._care_family(p)
+                text = self._text(kind, p, row, size)
+                if partner is not None and kind != "groups":
+                    text += f"; also an {self._text('groups', p, row, size)}"
+                out.append(Why(kind, text, loss, lp_homes, figures))
+        return out
+
+    def _rank(
+        self, plots: np.ndarray, parts: np.ndarray, losses: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+        """Per plot the family with the largest part (the first such in PRICED), that part,
+        and the used group partner (or None). Comparisons as Python's max and min make them,
+        so that a NaN counts as they count it."""
+        groups = [self.rows[p]["group"] for p in plots.tolist()]
+        partners = [self.used_in_group.get(g) if isinstance(g, str) and g else None for g in groups]
+        ranked = parts.copy()
+        g = PRICED.index("groups")
+        # Once a partner is open the group row's price is not unique: count only the part
+        # needed to keep this plot out (what it would gain without the group).
+        needed = _py_max(0.0, ranked[:, g] - losses)
+        has = np.array([q is not None for q in partners], dtype=bool)
+        ranked[has, g] = _py_min(ranked[has, g], needed[has])
         # Support share and service capacity act together: a project without support homes
         # leans on the share; with them, on the services in reach.
-        care = figures_ng["support_share"] + figures_ng["service_capacity"]
-        ranked = {**figures_ng, "support_share": care, "service_capacity": 0.0}
-        family = max(ranked, key=ranked.__getitem__)
-        if ranked[family] <= tol:
-            return Why("tie", self._tie_text(row), loss, lp_homes, figures)
-        if family == "support_share":
-            family = self._care_family(p)
-        text = self._text(family, p, row, size)
-        if partner is not None and family != "groups":
-            text += f"; also an {self._text('groups', p, row, size)}"
-        return Why(family, text, loss, lp_homes, figures)
+        share, service = PRICED.index("support_share"), PRICED.index("service_capacity")
+        ranked[:, share] = ranked[:, share] + ranked[:, service]
+        ranked[:, service] = 0.0
+        family = np.zeros(len(plots), dtype=np.int64)
+        top = ranked[:, 0].copy()
+        for f in range(1, len(PRICED)):
+            larger = ranked[:, f] > top
+            family[larger], top[larger] = f, ranked[larger, f]
+        return family, top, partners
 
     def _blocked(self, p: int, row: dict, size: float) -> tuple[str, str] | None:
         """A rule no project of the minimum size here can meet, whatever else is used: more
@@ -902,6 +930,16 @@ class _Context:
 
 def _homes(n: int) -> str:
     return f"{n} home" if n == 1 else f"{n} homes"
+
+
+def _py_max(a: Any, b: Any) -> np.ndarray:
+    """Python's max(a, b) elementwise: a unless b is larger (so NaN never wins)."""
+    return np.where(b > a, b, a)
+
+
+def _py_min(a: Any, b: Any) -> np.ndarray:
+    """Python's min(a, b) elementwise: a unless b is smaller."""
+    return np.where(b < a, b, a)
 
 
 def _short(size: np.ndarray, caps: list[Any], fixed: list[Any]) -> np.ndarray:

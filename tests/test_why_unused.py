@@ -328,6 +328,43 @@ def test_agreed_projects_fill_the_target():
     assert_reason_holds(inst, 1, whys[1])
 
 
+def test_region_maximum_below_the_minimum_project_is_a_hard_block():
+    inst = make_instance(
+        [
+            {"capacity": 10, "suitability": 0.5, "region_id": "R2"},
+            {"capacity": 10, "suitability": 0.9, "min_homes": 8, "region_id": "R1"},
+            {"capacity": 10, "suitability": 0.4, "region_id": "R1", "fixed_homes": 2.0},
+        ],
+        regions=[{"region_id": "R1", "max_homes": 9}, {"region_id": "R2"}],
+        target_homes=12,
+    )
+    result, whys = reasons_of(inst)
+    assert result.homes.tolist() == [10, 0, 2]
+    assert (whys[1].family, whys[1].hard) == ("region_bounds", True)
+    assert whys[1].text == (
+        "region R1 has room for at most 7 homes next to its agreed projects, fewer than a "
+        "project here needs (8)"
+    )
+    assert_reason_holds(inst, 1, whys[1])
+
+
+def test_budget_below_the_smallest_project_is_a_hard_block():
+    inst = make_instance(
+        [
+            {"capacity": 10, "suitability": 0.5, "cost_per_home": 10.0},
+            {"capacity": 10, "suitability": 0.9, "min_homes": 5, "fixed_cost": 600.0},
+        ],
+        target_homes=10,
+        budget_eur=500.0,
+    )
+    result, whys = reasons_of(inst)
+    assert result.homes.tolist() == [10, 0]
+    assert (whys[1].family, whys[1].hard) == ("budget", True)
+    assert whys[1].text == (
+        "even the smallest project here costs 600 EUR, more than the budget of 500 EUR leaves"
+    )
+
+
 def test_costlier_under_min_cost():
     inst = make_instance(
         [
@@ -491,3 +528,103 @@ def test_lp_prices_match_a_forced_small_project():
     loss = forced_objective(inst, None) - forced_objective(inst, 1)
     assert whys[1].loss <= loss + EPS
     assert mathopt  # the what-if solves run through MathOpt like the model
+
+
+# --- the array helpers against the per-item rules they replace ---------------------------------
+
+
+def test_row_families_by_name():
+    from planner.why_unused import _MIN_HOMES, PRICED, _row_codes
+
+    names = np.array(
+        [
+            "target",
+            "target[x]",
+            "budget",
+            "budget[1]",
+            "buurt[B1]",
+            "buurt",
+            "service[3]",
+            "support_share",
+            "region_min[R1]",
+            "region_max[R[2]]",
+            "demand[R1]",
+            "group[G]",
+            "min_homes[P1]",
+            "cover[P1,huisarts]",
+            "",
+        ],
+        dtype=object,
+    )
+    families = [PRICED[c] if c >= 0 else c for c in _row_codes(names).tolist()]
+    assert families == [
+        "objective",
+        -1,
+        "budget",
+        -1,
+        "neighbourhood",
+        -1,
+        "service_capacity",
+        "support_share",
+        "region_bounds",
+        "region_bounds",
+        "demand",
+        "groups",
+        _MIN_HOMES,
+        -1,
+        -1,
+    ]
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_one_module_matches_building_from_triples(missing: bool):
+    import scipy.sparse as sp
+
+    from planner.why_unused import _one_module
+
+    rng = np.random.default_rng(3)
+    matrix = sp.random(40, 30, density=0.2, format="csr", random_state=rng)
+    rows = np.array([2, 7, 11, 30], dtype=np.int64)
+    cols = np.array([matrix[r].indices[0] if matrix[r].nnz else 0 for r in rows], dtype=np.int64)
+    if missing:
+        cols[1] = np.setdiff1d(np.arange(30), matrix[7].indices)[0]  # not stored: rebuilt
+    coo = matrix.tocoo()
+    drop = np.isin(coo.row * 30 + coo.col, rows * 30 + cols)
+    expected = sp.csr_matrix(
+        (
+            np.concatenate([coo.data[~drop], np.full(len(rows), -2.0)]),
+            (np.concatenate([coo.row[~drop], rows]), np.concatenate([coo.col[~drop], cols])),
+        ),
+        shape=matrix.shape,
+    )
+    got = _one_module(matrix, rows, cols, -2.0)
+    assert got.has_canonical_format
+    for part in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(got, part), getattr(expected, part)), part
+    assert matrix[rows[0], cols[0]] != -2.0  # the model's own matrix is left alone
+
+
+def test_python_max_and_min_semantics_with_nan():
+    from planner.why_unused import _py_max, _py_min
+
+    a = np.array([0.0, 1.0, np.nan, 2.0, np.nan])
+    b = np.array([1.0, 0.0, 1.0, np.nan, np.nan])
+    expected_max = [max(x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True)]
+    expected_min = [min(x, y) for x, y in zip(a.tolist(), b.tolist(), strict=True)]
+    np.testing.assert_array_equal(_py_max(a, b), expected_max)
+    np.testing.assert_array_equal(_py_min(a, b), expected_min)
+
+
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_sums_per_id_skip_missing_ids(dtype):
+    import pandas as pd
+
+    from planner.why_unused import _Keyed, _objects
+
+    keys = pd.Series(["B2", None, "B1", "", "B2", np.nan, "B1"], dtype=dtype)
+    values = np.array([1, 2, 3, 4, 5, 6, 7])
+    sums = _Keyed(_objects(keys)).sum(values)
+    assert sums == {"B2": 6, "B1": 10}
+    assert all(type(v) is int for v in sums.values())
+    floats = _Keyed(_objects(keys)).sum(values * 0.5)
+    assert floats == {"B2": 3.0, "B1": 5.0}
