@@ -585,7 +585,7 @@ def _add_services(
         props = {
             "sid": _text(group.frame["service_id"]),
             "nm": _text(group.frame["name"]),
-            "t": [kind] * len(group),
+            "t": _Texts([kind] * len(group)),
             "ld": _values(group.frame["load"]),
             "cap": _values(group.frame["capacity"]),
         }
@@ -767,13 +767,14 @@ def _collection_json(view: _View, props: Mapping[str, list[Any]]) -> str:
 def _json_values(values: list[Any]) -> list[str]:
     """Each value's JSON text as ``json.dumps`` writes it within a document (see _collection_json).
 
-    Strings are encoded one by one (``ensure_ascii=False``'s encoder); numbers in one call.
+    User strings are encoded one by one (``ensure_ascii=False``'s encoder), a column of numbers
+    in one call; anything else value by value.
     """
-    if all(v is None or type(v) is str for v in values):
+    if isinstance(values, _Texts):
         return ["null" if v is None else encode_basestring(v) for v in values]
-    if any(isinstance(v, str) for v in values) or not values:
-        return [json.dumps(v, ensure_ascii=False, allow_nan=False) for v in values]
-    return json.dumps(values, allow_nan=False)[1:-1].split(", ")
+    if isinstance(values, _Numbers) and values:
+        return json.dumps(values, allow_nan=False)[1:-1].split(", ")
+    return [json.dumps(v, ensure_ascii=False, allow_nan=False) for v in values]
 
 
 def _bounds(*views: _View | None) -> list[list[float]]:
@@ -939,23 +940,32 @@ def _with_homes(buurten: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return buurten[pd.to_numeric(buurten["homes"], errors="coerce").fillna(0) > 0]
 
 
-def _text(series: pd.Series) -> list[str | None]:
+class _Texts(list[str | None]):
+    """A column of user strings, ``None`` where missing (what ``_text`` gives)."""
+
+
+class _Numbers(list[Any]):
+    """A column of Python numbers and bools, ``None`` where missing or not finite."""
+
+
+def _text(series: pd.Series) -> _Texts:
     """User strings as ``str`` (ids may be numbers), missing values as ``None``."""
     if isinstance(series.dtype, pd.StringDtype):  # the usual case, converted in one step
-        return series.to_numpy(dtype=object, na_value=None).tolist()
+        return _Texts(series.to_numpy(dtype=object, na_value=None).tolist())
     present = series.notna().to_numpy()
-    return [str(v) if ok else None for v, ok in zip(series.to_numpy(object), present, strict=True)]
+    values = series.to_numpy(object)
+    return _Texts(str(v) if ok else None for v, ok in zip(values, present, strict=True))
 
 
 def _values(series: pd.Series) -> list[Any]:
     """``_plain`` of each value; numpy columns converted whole (20,000 rows at national scale)."""
     values = series.to_numpy()
     if values.dtype.kind in "biu":
-        return values.tolist()
+        return _Numbers(values.tolist())
     if values.dtype.kind == "f":
         plain = values.astype(object)
         plain[~np.isfinite(values)] = None
-        return plain.tolist()
+        return _Numbers(plain.tolist())
     return [_plain(v) for v in values]
 
 

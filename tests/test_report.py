@@ -26,6 +26,8 @@ from planner.report import (
     _decimal_texts,
     _geojson_texts,
     _int_ramp,
+    _Numbers,
+    _Texts,
     _View,
     build_report,
     leaflet_assets,
@@ -465,11 +467,12 @@ def test_collection_json_is_what_json_dumps_writes_for_the_collection() -> None:
         geometry=_geojson_texts(np.array([Point(i, i) for i in range(5)]), np.eye(5, 2)),
     )
     props = {
-        "pid": strings,
-        "c": [1, None, -3, 2**40, 0],
-        "q": [0.812, None, 1e-7, 2.0, -0.0],
-        "b": [True, False, None, True, False],
-        "mixed": ["a", 1, None, 2.5, True],
+        "pid": _Texts(strings),
+        "nm": strings,
+        "c": _Numbers([1, None, -3, 2**40, 0]),
+        "q": _Numbers([0.812, None, 1e-7, 2.0, -0.0]),
+        "b": _Numbers([True, False, None, True, False]),
+        "mixed": ["a, b", 1, None, 2.5, True],
     }
     expected = json.dumps(_collection(view, props), ensure_ascii=False, allow_nan=False)
     assert _collection_json(view, props) == expected
