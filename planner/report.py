@@ -585,7 +585,7 @@ def _add_services(
         props = {
             "sid": _text(group.frame["service_id"]),
             "nm": _text(group.frame["name"]),
-            "t": _Texts([kind] * len(group)),
+            "t": kind,
             "ld": _values(group.frame["load"]),
             "cap": _values(group.frame["capacity"]),
         }
@@ -728,10 +728,14 @@ def _plot_props(view: _View, *, with_homes: bool) -> dict[str, list[Any]]:
     return props
 
 
-def _collection(view: _View, props: Mapping[str, list[Any]]) -> dict[str, Any]:
-    """A FeatureCollection with integer ids (folium's style switch keys) and rounded coordinates."""
+def _collection(view: _View, props: Mapping[str, list[Any] | str]) -> dict[str, Any]:
+    """A FeatureCollection with integer ids (folium's style switch keys) and rounded coordinates.
+
+    A ``str`` in ``props`` is that property's value for every feature.
+    """
     geometries = json.loads("[" + ", ".join(view.geometry.to_pylist()) + "]")
     keys = list(props)
+    columns = [[v] * len(view) if isinstance(v, str) else v for v in props.values()]
     features = [
         {
             "type": "Feature",
@@ -739,12 +743,12 @@ def _collection(view: _View, props: Mapping[str, list[Any]]) -> dict[str, Any]:
             "geometry": geometry,
             "properties": dict(zip(keys, values, strict=True)),
         }
-        for i, (geometry, *values) in enumerate(zip(geometries, *props.values(), strict=True))
+        for i, (geometry, *values) in enumerate(zip(geometries, *columns, strict=True))
     ]
     return {"type": "FeatureCollection", "features": features}
 
 
-def _collection_json(view: _View, props: Mapping[str, list[Any]]) -> str:
+def _collection_json(view: _View, props: Mapping[str, list[Any] | str]) -> str:
     """``_collection`` as the text ``json.dumps(..., ensure_ascii=False)`` writes for it.
 
     Assembled from each column's value texts and the geometry texts by Arrow string kernels:
@@ -758,23 +762,30 @@ def _collection_json(view: _View, props: Mapping[str, list[Any]]) -> str:
     ]
     head = ', "properties": {'
     for key, values in props.items():
-        pieces += [f"{head}{json.dumps(key)}: ", pa.array(_json_values(values), pa.string())]
+        field = f"{head}{json.dumps(key)}: "
+        if isinstance(values, str):
+            pieces.append(field + encode_basestring(values))
+        else:
+            pieces += [field, _json_values(values)]
         head = ", "
     features = _concat(*pieces, "}}")
-    return '{"type": "FeatureCollection", "features": [' + ", ".join(features.to_pylist()) + "]}"
+    text = _join(features, np.array([len(features)]), ", ")[0].as_py()
+    return '{"type": "FeatureCollection", "features": [' + text + "]}"
 
 
-def _json_values(values: list[Any]) -> list[str]:
+def _json_values(values: list[Any]) -> pa.StringArray:
     """Each value's JSON text as ``json.dumps`` writes it within a document (see _collection_json).
 
     User strings are encoded one by one (``ensure_ascii=False``'s encoder), a column of numbers
     in one call; anything else value by value.
     """
     if isinstance(values, _Texts):
-        return ["null" if v is None else encode_basestring(v) for v in values]
-    if isinstance(values, _Numbers) and values:
-        return json.dumps(values, allow_nan=False)[1:-1].split(", ")
-    return [json.dumps(v, ensure_ascii=False, allow_nan=False) for v in values]
+        texts = ["null" if v is None else encode_basestring(v) for v in values]
+    elif isinstance(values, _Numbers) and values:
+        texts = json.dumps(values, allow_nan=False)[1:-1].split(", ")
+    else:
+        texts = [json.dumps(v, ensure_ascii=False, allow_nan=False) for v in values]
+    return pa.array(texts, pa.string())
 
 
 def _bounds(*views: _View | None) -> list[list[float]]:

@@ -469,6 +469,7 @@ def test_collection_json_is_what_json_dumps_writes_for_the_collection() -> None:
     props = {
         "pid": _Texts(strings),
         "nm": strings,
+        "t": 'kind "<b>"',
         "c": _Numbers([1, None, -3, 2**40, 0]),
         "q": _Numbers([0.812, None, 1e-7, 2.0, -0.0]),
         "b": _Numbers([True, False, None, True, False]),
