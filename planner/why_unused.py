@@ -43,6 +43,11 @@ On a re-run (``--hint-from``) the earlier run's final LP solution is matched by 
 when it is still optimal for this LP (the KKT conditions: certificate.still_optimal); no LP is
 solved then. planner.explain.plot_reasons calls this and falls back to rule checks if the LP
 fails.
+
+Everything per plot is computed with arrays over all plots at once (the LP's columns found once
+by id, each plot's prices a row, summed in the order the per-plot vectors were, so the figures
+are the same to the bit); only the sentences are written plot by plot. At 5,000 plots the stage
+is then mostly the LP: its solve (0.1 s of 0.19 s) and its arrays (Built.arrays, 0.035 s).
 """
 
 from __future__ import annotations
@@ -305,7 +310,6 @@ def _one_module(
 
 
 def _lp_prices(
-    inst: Instance,
     result: Result,
     derived: _Derived,
     support_on: set[int] | None,
@@ -433,7 +437,7 @@ def why_unused_priced(
             else {index[pid] for pid in earlier.support_on if pid in index}
         )
     for round_ in range(MAX_ROUNDS + 1):
-        prices = _lp_prices(inst, result, derived, support_on, earlier)
+        prices = _lp_prices(result, derived, support_on, earlier)
         parts, extra, context = _price_plots(inst, result, prices, derived.cols)
         if support_on is None or not extra:
             break
