@@ -52,17 +52,7 @@ class Arrays:
     def of(cls, proto: Any) -> Arrays:
         var_ids = np.asarray(proto.variables.ids, dtype=np.int64)
         row_ids = np.asarray(proto.linear_constraints.ids, dtype=np.int64)
-        mat = proto.linear_constraint_matrix
-        matrix = sp.csr_matrix(
-            (
-                np.asarray(mat.coefficients, dtype=float),
-                (
-                    np.searchsorted(row_ids, np.asarray(mat.row_ids, dtype=np.int64)),
-                    np.searchsorted(var_ids, np.asarray(mat.column_ids, dtype=np.int64)),
-                ),
-            ),
-            shape=(len(row_ids), len(var_ids)),
-        )
+        matrix = _matrix(proto.linear_constraint_matrix, row_ids, var_ids)
         objective = np.zeros(len(var_ids))
         lin = proto.objective.linear_coefficients
         objective[np.searchsorted(var_ids, np.asarray(lin.ids, dtype=np.int64))] = np.asarray(
@@ -84,6 +74,26 @@ class Arrays:
             lr=np.asarray(proto.linear_constraints.lower_bounds, dtype=float),
             ur=np.asarray(proto.linear_constraints.upper_bounds, dtype=float),
         )
+
+
+def _positions(ids: np.ndarray, of: np.ndarray) -> np.ndarray:
+    """Positions of ``of`` in the sorted ``ids`` (the ids themselves when they are 0..n-1)."""
+    if len(ids) and ids[0] == 0 and ids[-1] == len(ids) - 1:
+        return of
+    return np.searchsorted(ids, of)
+
+
+def _matrix(mat: Any, row_ids: np.ndarray, var_ids: np.ndarray) -> sp.csr_matrix:
+    """The proto's sparse matrix as CSR. MathOpt exports it sorted by row, then column, so the
+    row pointers are counts and no sort is needed."""
+    rows = _positions(row_ids, np.asarray(mat.row_ids, dtype=np.int64))
+    cols = _positions(var_ids, np.asarray(mat.column_ids, dtype=np.int64))
+    coef = np.asarray(mat.coefficients, dtype=float)
+    shape = (len(row_ids), len(var_ids))
+    if len(rows) > 1 and not (np.diff(rows) >= 0).all():  # not row-sorted: let scipy sort it
+        return sp.csr_matrix((coef, (rows, cols)), shape=shape)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=shape[0]))])
+    return sp.csr_matrix((coef, cols, indptr), shape=shape)
 
 
 def prices_by_row(arrays: Arrays, prices: Mapping[str, float]) -> np.ndarray:
