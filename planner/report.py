@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import re
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring
@@ -460,9 +461,11 @@ def build_report(
     fmap.fit_bounds(_bounds(plot_view, service_view, buurt_view))
 
     header, body, script = _map_parts(fmap)
-    script += _deferred_data(deferred)
+    # The deferred layers' data (megabytes at national scale) joins the page after rendering, at
+    # this random mark: through the template it was copied and scanned four times more.
+    slot = f"/*{uuid.uuid4().hex}*/"
     js, css = leaflet_assets()
-    html = _PAGE.render(
+    page = _PAGE.render(
         title=str(title),
         leaflet_version=_xstatic_leaflet.VERSION,
         leaflet_css=Markup(css),
@@ -470,7 +473,7 @@ def build_report(
         helper_js=Markup(_HELPER_JS),
         map_header=Markup(header),
         map_html=Markup(body),
-        map_script=Markup(script),
+        map_script=Markup(script + slot),
         homes_legend=_homes_legend(homes_ramp),
         share_legend=_share_legend(share_ramp),
         service_legend=[(color, f"{kind} ({n})") for kind, (color, n) in service_colors.items()],
@@ -487,6 +490,8 @@ def build_report(
         timeline_json=Markup(_script_json(_timeline_data(timeline))) if timeline else "",
         timeline_js=Markup(_TIMELINE_JS),
     )
+    before, after = page.split(slot)
+    html = "".join([before, *_deferred_data(deferred), after])
     log.info(
         "report %r: %d plots, %d services, %d buurten drawn, %.0f kB",
         title,
@@ -707,9 +712,13 @@ def _deferred_geojson(
     return layer
 
 
-def _deferred_data(deferred: list[tuple[folium.GeoJson, str]]) -> str:
+def _deferred_data(deferred: list[tuple[folium.GeoJson, str]]) -> list[str]:
     """The script lines that add each deferred layer's features, in the order of the layers."""
-    return "".join(f"{layer.get_name()}_add({_script_safe(data)});\n" for layer, data in deferred)
+    return [
+        piece
+        for layer, data in deferred
+        for piece in (f"{layer.get_name()}_add(", _script_safe(data), ");\n")
+    ]
 
 
 def _plot_props(view: _View, *, with_homes: bool) -> dict[str, list[Any]]:
@@ -1110,7 +1119,8 @@ def _plot_table(plots: gpd.GeoDataFrame) -> _Table:
         ("capacity", "Capaciteit", True),
         ("suitability", "Geschiktheid", True),
     )
-    used = plots[plots["selected"].eq(True)] if "selected" in plots.columns else plots.iloc[0:0]
+    shown = pd.DataFrame(plots[[f for f, _h, _n in fields if f in plots.columns]])
+    used = shown[plots["selected"].eq(True)] if "selected" in plots.columns else shown.iloc[0:0]
     if "homes" in used.columns:
         used = used.sort_values("homes", ascending=False, kind="stable")
     rows = tuple(
@@ -1118,7 +1128,7 @@ def _plot_table(plots: gpd.GeoDataFrame) -> _Table:
             _fmt(row.get(field), digits=2 if field == "suitability" else 0)
             for field, _h, _n in fields
         )
-        for row in used.drop(columns=used.geometry.name).to_dict("records")
+        for row in used.to_dict("records")
     )
     return _Table("fp-plots", "Gebruikte kavels", tuple((h, n) for _f, h, n in fields), rows)
 
