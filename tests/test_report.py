@@ -24,6 +24,7 @@ from planner.report import (
     _collection,
     _collection_json,
     _decimal_texts,
+    _display_frame,
     _geojson_texts,
     _int_ramp,
     _Numbers,
@@ -486,3 +487,30 @@ def test_decimal_texts_are_repr_of_the_rounded_values(values: list[float]) -> No
     assert _decimal_texts(rounded).to_pylist() == [repr(v) for v in rounded.tolist()]
     inside = rounded[(np.abs(rounded) >= 1e-4) & (np.abs(rounded) < 1e9)]  # the Arrow path
     assert _decimal_texts(inside).to_pylist() == [repr(v) for v in inside.tolist()]
+
+
+def _display_as_geopandas_does(gdf: gpd.GeoDataFrame, layer: str) -> list[str]:
+    """What the report drew before it wrote GeoJSON itself: to_crs, round, mapping, json.dumps."""
+    geoms = gdf.geometry.to_crs("EPSG:28992")
+    if layer == "services":
+        geoms = geoms.where(geoms.geom_type == "Point", geoms.representative_point())
+    else:
+        geoms = geoms.simplify(5.0, preserve_topology=True)
+    rounded = shapely.transform(geoms.to_crs("EPSG:4326").values, lambda xy: np.round(xy, 6))
+    rounded = rounded[~(shapely.is_missing(rounded) | shapely.is_empty(rounded))]
+    return [json.dumps(shapely.geometry.mapping(shape)) for shape in rounded]
+
+
+@pytest.mark.parametrize("crs", ["EPSG:28992", "EPSG:3857"])
+@pytest.mark.parametrize("layer", ["plots", "services"])
+def test_display_geometry_is_what_geopandas_gives(layer: str, crs: str) -> None:
+    flat = box(X0, Y0, X0 + 100, Y0 + 80)
+    raised = Polygon([(x, y, 7.5) for x, y in flat.exterior.coords])  # 3D: heights transform too
+    shapes = [flat, raised, MultiPolygon([flat, box(X0 + 200, Y0, X0 + 260, Y0 + 50)]), None]
+    shapes += [Polygon(), Point(X0 + 1, Y0 + 2).buffer(30, quad_segs=16), Point(X0, Y0)]
+    gdf = gpd.GeoDataFrame(
+        {"plot_id": [f"P{i}" for i in range(len(shapes))]}, geometry=shapes, crs="EPSG:28992"
+    ).to_crs(crs)
+    for frame in (gdf, gdf.iloc[[0, 4, 5]]):  # mixed 2D and 3D, and 2D only
+        expected = _display_as_geopandas_does(frame, layer)
+        assert _display_frame(frame, layer).geometry.to_pylist() == expected
