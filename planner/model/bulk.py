@@ -120,13 +120,14 @@ def _summed(
     """Sum duplicate (row, variable) entries and drop zeros, keeping first-seen order."""
     if not len(row):
         return row, var_ids, coef
-    keys = np.stack([row, var_ids], axis=1)
-    unique, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    width = int(var_ids.max()) + 1 if len(var_ids) else 1
+    keys = row * width + var_ids  # one integer per (row, variable): a 1-D unique is quicker
+    unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     if len(unique) < len(row):
         total = np.zeros(len(unique))
         np.add.at(total, inverse.ravel(), coef)
         order = np.argsort(first, kind="stable")
-        row, var_ids, coef = unique[order, 0], unique[order, 1], total[order]
+        row, var_ids, coef = unique[order] // width, unique[order] % width, total[order]
     keep = coef != 0
     return row[keep], var_ids[keep], coef[keep]
 

@@ -29,28 +29,28 @@ def build(
     fixed = inst.plots["fixed_homes"].to_numpy(dtype=float)
     free = [p for p in v.homes if np.isnan(fixed[p])]
     low = inst.module if "min_homes" in relax else min_homes[free].astype(int)
-    # Per free plot two rows: homes - capacity x used <= 0 and homes - low x used >= 0.
+    # Two blocks of rows, one per free plot each: homes - capacity x used <= 0, then
+    # homes - low x used >= 0 (in blocks, names of one length come in long runs: bulk.py).
     n = len(free)
-    lb = np.tile([-np.inf, 0.0], n)
-    ub = np.tile([0.0, np.inf], n)
+    lb = np.concatenate([np.full(n, -np.inf), np.zeros(n)])
+    ub = np.concatenate([np.zeros(n), np.full(n, np.inf)])
     row = np.repeat(np.arange(2 * n), 2)
-    var = [x for p in free for x in (v.modules[p], v.used[p]) * 2]
-    coef = np.column_stack(
+    pairs = [(v.modules[p], v.used[p]) for p in free]
+    var = [x for pair in pairs * 2 for x in pair]
+    coef = np.concatenate(
         [
-            np.full(n, inst.module),
-            -capacity[free].astype(int),
-            np.full(n, inst.module),
-            -np.broadcast_to(low, (n,)),
+            np.column_stack([np.full(n, inst.module), -capacity[free].astype(int)]).ravel(),
+            np.column_stack([np.full(n, inst.module), -np.broadcast_to(low, (n,))]).ravel(),
         ]
-    ).ravel()
+    )
     pid = inst.plots["plot_id"].to_numpy()[free].astype(str)
     # Named, so a re-run can map the LP prices of an earlier run onto these rows (planner.rerun)
-    names = np.column_stack(
+    names = np.concatenate(
         [
             np.char.add(np.char.add("capacity[", pid), "]"),
             np.char.add(np.char.add("min_homes[", pid), "]"),
         ]
-    ).ravel()
+    )
     add_rows(model, lb, ub, row, var, coef, names=names.tolist())
     target = inst.scenario.target_homes
     if mode == "target":

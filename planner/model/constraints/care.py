@@ -21,7 +21,7 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
     plot_of = pairs["plot"].to_numpy(dtype=np.int64)[rows]
     type_of = pairs["type"].to_numpy()[rows]
     service_of = pairs["service"].to_numpy(dtype=np.int64)[rows]
-    # One row per (support plot, required type): assignments - support_p == 0.
+    # One row per (required type, support plot): assignments - support_p == 0, type by type.
     kinds = list(inst.support_types)
     support_plots = np.fromiter(v.support, dtype=np.int64, count=len(v.support))
     position = np.full(len(inst.plots), -1, dtype=np.int64)
@@ -36,11 +36,11 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
         model,
         np.zeros(n_rows),
         np.zeros(n_rows),
-        np.concatenate([position[plot_of[ok]] * len(kinds) + kind_of[ok], support_rows]),
+        np.concatenate([kind_of[ok] * len(support_plots) + position[plot_of[ok]], support_rows]),
         [var for var, keep in zip(assign, ok, strict=True) if keep]
-        + [v.support[int(p)] for p in support_plots for _ in kinds],
+        + [v.support[int(p)] for _ in kinds for p in support_plots],
         np.concatenate([np.ones(int(ok.sum())), -np.ones(n_rows)]),
-        names=[f"care[{pid},{kind}]" for pid in plot_ids[support_plots] for kind in kinds],
+        names=[f"care[{pid},{kind}]" for kind in kinds for pid in plot_ids[support_plots]],
     )
     if "service_capacity" in relax:
         return
