@@ -8,10 +8,11 @@ Leaflet itself is inlined from the XStatic-Leaflet package. Only ``GeoJson`` lay
 Every user-provided string (plot, service and buurt names and ids, the title, explanations) is
 treated as text. folium's ``GeoJsonTooltip``/``GeoJsonPopup`` insert values with ``innerHTML`` and
 ``folium.Tooltip`` evaluates ``${...}`` in a JS template literal (CONVENTIONS §2), so neither is
-used: feature properties travel as JSON (folium's ``tojson``, or ``_script_json`` for the
-layers added after folium's script, escape ``<``, ``>`` and ``&``) and popups are built by a
-small script with ``textContent``. Layer names and the tile
-attribution, which Leaflet inserts as HTML, are HTML-escaped; the page template autoescapes.
+used: feature properties travel as JSON (folium's ``tojson``, or for the layers added after
+folium's script JSON text with strings from ``json``'s own encoder, made safe by
+``_script_safe``; both escape ``<``, ``>`` and ``&``) and popups are built by a small script with
+``textContent``. Layer names and the tile attribution, which Leaflet inserts as HTML, are
+HTML-escaped; the page template autoescapes.
 """
 
 from __future__ import annotations
@@ -927,7 +928,7 @@ def _decimal_texts(values: np.ndarray) -> pa.StringArray:
 
     For 1e-4 <= |v| < 1e9, ``repr`` (shortest round trip) of ``k / 10**6`` is the integer part,
     a point and the six decimals of ``k`` without trailing zeros (at least one digit); it takes
-    other values (an exponent below 1e-4, and zero) itself. A quarter of the time of ``repr``.
+    other values (an exponent below 1e-4, and zero) itself. A third of the time of ``repr``.
     """
     size = np.abs(values)
     if not ((size >= 1e-4) & (size < 1e9)).all():
