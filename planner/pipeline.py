@@ -6,13 +6,15 @@ any run can be reproduced and audited.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import gc
 import logging
 import math
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -180,6 +182,20 @@ def read_allocation(run_dir: Path) -> dict[str, tuple[int, int]]:
     }
 
 
+@contextlib.contextmanager
+def _spaced_collections() -> Iterator[None]:
+    """Python's cyclic garbage collector runs less often during a run (gen 0 every 50,000
+    allocations instead of 700): a run makes many short-lived objects while holding a large
+    heap, and the collections they set off cost about 0.1 s of a 2.8 s run at 5,000 plots (and
+    a larger share of a re-run). The thresholds are put back afterwards."""
+    before = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 20)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def run_scenario(
     scenario: Scenario | str | Path,
     out_dir: str | Path,
@@ -189,6 +205,17 @@ def run_scenario(
     hint_from: Path | None = None,
 ) -> RunOutcome:
     """Run one scenario end to end and write its run folder atomically."""
+    with _spaced_collections():
+        return _run_scenario(scenario, out_dir, verbose, progress, hint_from)
+
+
+def _run_scenario(
+    scenario: Scenario | str | Path,
+    out_dir: str | Path,
+    verbose: bool,
+    progress: Progress | None,
+    hint_from: Path | None,
+) -> RunOutcome:
     from planner.check import verify
     from planner.explain import explain_shortfall, priced_plot_reasons
     from planner.export import write_run
