@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
@@ -98,11 +99,10 @@ def _matrix(mat: Any, row_ids: np.ndarray, var_ids: np.ndarray) -> sp.csr_matrix
 
 def prices_by_row(arrays: Arrays, prices: Mapping[str, float]) -> np.ndarray:
     """The price of each row of the model by its name (0 for rows without one)."""
-    return np.fromiter(
-        (prices.get(name, 0.0) if name else 0.0 for name in arrays.row_names),
-        dtype=float,
-        count=len(arrays.row_names),
-    )
+    by_name = pd.Series(prices, dtype=float)
+    y = by_name.reindex(arrays.row_names).fillna(0.0).to_numpy(dtype=float, copy=True)
+    y[arrays.row_names == ""] = 0.0
+    return y
 
 
 def tightened(arrays: Arrays, y: np.ndarray) -> np.ndarray:
