@@ -47,15 +47,21 @@ def _changed_plots(plots: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out.iloc[np.random.default_rng(0).permutation(len(out))].reset_index(drop=True)
 
 
-def test_kept_rows_plus_the_new_plots_are_the_full_computation(
-    world: tuple[Path, dict], tmp_path: Path
-) -> None:
+def _warm_and_cold(world: tuple[Path, dict], tmp_path: Path, mark: float = 0.0) -> tuple:
+    """Instances of the changed plots built with the first instance's kept rows (their
+    distances raised by ``mark``) and without; and the changed layers."""
     scenario_path, layers = world
     scenario = load_scenario(scenario_path)
     kept = _kept(build_instance(layers, scenario), tmp_path)
+    kept.distances = kept.distances + mark
     changed = {**layers, "plots": _changed_plots(layers["plots"])}
-    warm = build_instance(changed, scenario, kept)
-    cold = build_instance(changed, scenario)
+    return build_instance(changed, scenario, kept), build_instance(changed, scenario), changed
+
+
+def test_kept_rows_plus_the_new_plots_are_the_full_computation(
+    world: tuple[Path, dict], tmp_path: Path
+) -> None:
+    warm, cold, _ = _warm_and_cold(world, tmp_path)
     assert len(warm.pairs) > 500
     pd.testing.assert_frame_equal(warm.pairs, cold.pairs)
     pd.testing.assert_frame_equal(warm.nearby.pairs, cold.nearby.pairs)
@@ -67,13 +73,8 @@ def test_the_kept_rows_are_used_for_known_plots_only(
     world: tuple[Path, dict], tmp_path: Path
 ) -> None:
     """Marked kept distances show up for the plots seen before, not for the redrawn one."""
-    scenario_path, layers = world
-    scenario = load_scenario(scenario_path)
-    kept = _kept(build_instance(layers, scenario), tmp_path)
-    kept.distances = kept.distances + 1000.0
-    changed = {**layers, "plots": _changed_plots(layers["plots"])}
-    warm = build_instance(changed, scenario, kept)
-    cold = build_instance(changed, scenario)
+    warm, cold, changed = _warm_and_cold(world, tmp_path, mark=1000.0)
+    layers = world[1]
     shifted = (warm.distances - cold.distances).round(6).eq(1000.0).all(axis=1)
     plot_id = changed["plots"]["plot_id"]
     assert not shifted[plot_id.isin(["new"]) | (plot_id == layers["plots"]["plot_id"][5])].any()
