@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -293,9 +294,18 @@ def explain_shortfall(
         gained = most.homes({family}) - placed
         if gained > 0:
             where = _where(inst, result, family)
-            binding.append({"family": family, "homes_added": gained, "where": where})
+            bound = most.most({family})
+            at_most = None if bound is None else max(bound - placed, gained)
+            binding.append(
+                {
+                    "family": family,
+                    "homes_added": gained,
+                    "homes_added_at_most": at_most,
+                    "where": where,
+                }
+            )
             lines.append(
-                f"Relaxing {FAMILY_TEXT[family]} would allow {gained} more homes"
+                f"Relaxing {FAMILY_TEXT[family]} would allow {_gain(gained, at_most)} more homes"
                 + (f"; {where}." if where else ".")
             )
     smallest = _smallest_restoring_set(most, present, binding, target)
@@ -312,6 +322,14 @@ def explain_shortfall(
     return lines, binding
 
 
+def _gain(found: int, at_most: int | None) -> str:
+    """The homes a relaxation adds: exact when the solver proved it, else the range it proved
+    (its solves stop within the scenario's gap)."""
+    if at_most == found:
+        return str(found)
+    return f"at least {found}" + ("" if at_most is None else f" (at most {at_most})")
+
+
 MAX_SET = 3
 
 
@@ -322,10 +340,17 @@ class _Relaxer:
         self.inst = inst
         self.options = options
         self.seconds = max(5.0, min(30.0, options.time_limit_s / 4))
-        self._cache: dict[frozenset[str], int] = {}
+        self._cache: dict[frozenset[str], tuple[int, int | None]] = {}
 
     def homes(self, families: set[str] | frozenset[str]) -> int:
-        key = frozenset(families)
+        """The most homes found (solved within the scenario's gap, so a lower bound)."""
+        return self._solved(frozenset(families))[0]
+
+    def most(self, families: set[str] | frozenset[str]) -> int | None:
+        """The solver's proof of the most homes possible (None when it proved none)."""
+        return self._solved(frozenset(families))[1]
+
+    def _solved(self, key: frozenset[str]) -> tuple[int, int | None]:
         if key not in self._cache:
             relaxed = build(
                 self.inst,
@@ -334,8 +359,12 @@ class _Relaxer:
                 integer_flows=self.options.backend == "cpsat",
             )
             res = solve_built(relaxed, self.options, time_limit_s=self.seconds)
-            ok = res.termination.reason in FEASIBLE
-            self._cache[key] = round(res.objective_value()) if ok else 0
+            if res.termination.reason in FEASIBLE:
+                bound = res.termination.objective_bounds.dual_bound
+                most = math.floor(bound + 1e-6) if math.isfinite(bound) else None
+                self._cache[key] = (round(res.objective_value()), most)
+            else:
+                self._cache[key] = (0, None)
         return self._cache[key]
 
 

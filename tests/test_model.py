@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.check import verify
-from planner.explain import explain_shortfall
+from planner.explain import FAMILY_TEXT, _gain, explain_shortfall
 from planner.model import AllocationModel, SolveOptions
 from tests.factories import make_instance
 
@@ -149,10 +149,41 @@ def test_buurt_cap_shortfall_names_the_buurt():
         {
             "family": "neighbourhood",
             "homes_added": 6,
+            "homes_added_at_most": 6,
             "where": "buurten at their cap: B1",
             "in_smallest_set": True,
         }
     ]
+
+
+def test_a_relaxations_homes_are_worded_as_the_solver_proved_them():
+    assert _gain(6, 6) == "6"
+    assert _gain(1067, 1150) == "at least 1067 (at most 1150)"
+    assert _gain(1067, None) == "at least 1067"
+
+
+def test_shortfall_figures_on_a_national_instance_are_proven_ranges(tmp_path):
+    """Relaxation solves stop within the scenario's gap: each figure is what an allocation
+    reached, with the solver's bound as its ceiling, and the sentence says which."""
+    from benchmarks import national
+    from planner.instance import build_instance
+    from planner.pipeline import apply_overrides, load_layers
+    from planner.scenario import load_scenario
+
+    scenario = apply_overrides(
+        load_scenario(national.generate(200, tmp_path, seed=2)), {"target_homes": 40000}
+    )
+    inst = build_instance(load_layers(scenario), scenario)
+    r = solve(inst)
+    assert r.status == "SHORTFALL"
+    lines, binding = explain_shortfall(inst, r, SolveOptions.from_scenario(inst))
+    assert binding
+    for row in binding:
+        low, high = row["homes_added"], row["homes_added_at_most"]
+        assert high is None or 0 < low <= high
+        relaxing = f"Relaxing {FAMILY_TEXT[row['family']]} would allow"
+        sentence = next(line for line in lines if line.startswith(relaxing))
+        assert f"would allow {_gain(low, high)} more homes" in sentence
 
 
 def test_region_minimum_forces_homes_into_a_region():
