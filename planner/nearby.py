@@ -41,7 +41,7 @@ META = "nearby.json"
 @dataclass
 class Nearby:
     """Reach pairs (every plot, eligible or not) and nearest distances of one instance, with the
-    plots' geometry digests and the key of everything else they depend on."""
+    plots' geometry digests and the keys of everything else they depend on."""
 
     keys: dict[str, str]
     digests: np.ndarray
@@ -258,6 +258,12 @@ def read(folder: Path) -> KeptNearby | None:
         return None
     pairs = pairs.astype({"at": "int64", "service": "int64", "type": "category"})
     distances.index = distances.index.astype(object)
+    at = pairs["at"].to_numpy()
+    if len(at) and not (at.min() >= 0 and at.max() < len(distances)):
+        log.warning(
+            "re-run: kept reach pairs in %s do not match their plots; computing them", folder
+        )
+        return None
     return KeptNearby(
         keys={str(k): str(v) for k, v in keys.items()}, pairs=pairs, distances=distances
     )

@@ -130,5 +130,12 @@ def test_a_rerun_keeps_them_and_a_damaged_copy_is_computed_again(
     with caplog.at_level(logging.WARNING, logger="planner.nearby"):
         assert read_earlier(damaged).nearby is None
     assert "unreadable" in caplog.text
+    mismatched = tmp_path / "mismatched"
+    shutil.copytree(first, mismatched)
+    pairs = pd.read_parquet(mismatched / "reuse" / nearby.PAIRS)
+    pairs.assign(at=pairs["at"] + 10**6).to_parquet(mismatched / "reuse" / nearby.PAIRS)
+    with caplog.at_level(logging.WARNING, logger="planner.nearby"):
+        assert read_earlier(mismatched).nearby is None
+    assert "do not match" in caplog.text
     again = run_scenario(load_scenario(scenario_path), tmp_path / "again", hint_from=damaged)
     assert again.kpis["homes"] > 0
