@@ -231,11 +231,6 @@ def _read_prices(run_dir: Path, folder: Path) -> Earlier:
     return earlier
 
 
-def read_prices(run_dir: Path) -> list[dict[str, float]] | None:
-    """The sets of row prices an earlier run folder kept, or None when it has none."""
-    return read_earlier(run_dir).prices
-
-
 @dataclass
 class Kept:
     """What a run keeps in ``reuse/`` for a later re-run: row prices by source, validated

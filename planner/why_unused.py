@@ -72,6 +72,7 @@ from planner.model import Built, build
 from planner.model.certificate import (
     Arrays,
     LpSolution,
+    by_name,
     prices_by_row,
     proto_of,
     solve_lp,
@@ -369,11 +370,7 @@ def _kept_solution(lp: Arrays, keep: np.ndarray, earlier: Pricing | None) -> LpS
     """The earlier run's pricing LP solution (matched by name), if it is still optimal here."""
     if earlier is None:
         return None
-    x = np.fromiter(
-        (earlier.values.get(str(n), 0.0) for n in lp.var_names),
-        dtype=float,
-        count=len(lp.var_names),
-    )
+    x = by_name(lp.var_names, earlier.values)
     y = prices_by_row(lp, earlier.rows)
     if not still_optimal(lp, keep, x, y):
         log.info("plot reasons: the earlier pricing LP is not optimal here; solving it")

@@ -21,7 +21,7 @@ from planner.instance import build_instance
 from planner.model import build
 from planner.model.certificate import Arrays, best_bound, lagrangian_bound, prices_by_row
 from planner.pipeline import apply_overrides, load_layers, run_scenario
-from planner.rerun import read_prices
+from planner.rerun import read_earlier
 from planner.scenario import load_scenario
 
 
@@ -111,7 +111,7 @@ def test_every_model_row_is_named(first_run: tuple[Path, Path]) -> None:
 
 def test_the_first_run_keeps_prices_that_bound_its_own_model(first_run: tuple[Path, Path]) -> None:
     scenario_path, first = first_run
-    prices = read_prices(first)
+    prices = read_earlier(first).prices
     assert prices and len(prices) == 2  # the LP relaxation's and the pricing LP's
     assert all(math.isfinite(v) for rows in prices for v in rows.values())
     scenario = load_scenario(scenario_path)
@@ -180,7 +180,7 @@ def test_a_start_that_breaks_a_rule_is_not_certified(first_run: tuple[Path, Path
     pid = next(iter(earlier))
     broken = {p: (h, 0) for p, (h, _) in earlier.items()}
     broken[pid] = (earlier[pid][0], sum(s for _, s in earlier.values()))
-    options = SolveOptions.from_scenario(inst, hint=broken, prices=read_prices(first))
+    options = SolveOptions.from_scenario(inst, hint=broken, prices=read_earlier(first).prices)
     result = AllocationModel(inst, options).solve()
     assert "certificate" not in [p["phase"] for p in result.phases]
     assert verify(inst, result) == []
