@@ -7,12 +7,14 @@ fails halfway therefore never leaves a half result for the map app or a comparis
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -266,7 +268,29 @@ def _write_layer(frame: gpd.GeoDataFrame, path: Path, layer: str) -> None:
     """
     objects = [c for c, dtype in frame.dtypes.items() if dtype == np.dtype(object)]
     arrow = all(pd.api.types.infer_dtype(frame[c]) in ("string", "empty") for c in objects)
-    frame.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", use_arrow=arrow)
+    with _unsynced_sqlite():
+        frame.to_file(path, layer=layer, driver="GPKG", engine="pyogrio", use_arrow=arrow)
+
+
+@contextlib.contextmanager
+def _unsynced_sqlite() -> Iterator[None]:
+    """GDAL's SQLite without a flush to disk at every commit (OGR_SQLITE_SYNCHRONOUS=OFF).
+
+    A run folder is written in a temporary folder that is flushed as a whole (_fsync_tree) before
+    it takes its name, so per-commit flushes add nothing to safety; they cost 0.02 s of the 0.14 s
+    a national GeoPackage takes. GDAL's setting is process-wide, so the earlier value is put back.
+    """
+    import pyogrio
+
+    before = pyogrio.get_gdal_config_option(_SYNCHRONOUS)
+    pyogrio.set_gdal_config_options({_SYNCHRONOUS: "OFF"})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({_SYNCHRONOUS: before})
+
+
+_SYNCHRONOUS = "OGR_SQLITE_SYNCHRONOUS"
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -64,3 +64,29 @@ def test_layers_are_written_as_the_row_path_writes_them(tmp_path: Path, extra: A
         _write_layer(frame, ours, name)
         frame.to_file(rows, layer=name, driver="GPKG", engine="pyogrio")
     assert _tables(ours) == _tables(rows)
+
+
+def test_layers_are_written_without_a_flush_per_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GDAL's SQLite runs unsynced while a layer is written (the run folder is flushed as a
+    whole), and the process's earlier setting is back afterwards."""
+    import pyogrio
+
+    seen = []
+    write = gpd.GeoDataFrame.to_file
+
+    def spy(self: gpd.GeoDataFrame, *args: Any, **kwargs: Any) -> None:
+        seen.append(pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS"))
+        write(self, *args, **kwargs)
+
+    monkeypatch.setattr(gpd.GeoDataFrame, "to_file", spy)
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": "NORMAL"})
+    try:
+        _write_layer(_frame(), tmp_path / "a.gpkg", "plots")
+        after = pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": None})
+    assert seen == [False]  # pyogrio reads "OFF" back as False
+    assert after == "NORMAL"
+    assert len(gpd.read_file(tmp_path / "a.gpkg", layer="plots")) == 3
