@@ -41,8 +41,9 @@ assignment columns out (much faster at national scale) and, if at its prices sup
 would make some unused plot pay, solves again with those plots' columns in (column generation).
 On a re-run (``--hint-from``) the earlier run's final LP solution is matched by name and kept
 when it is still optimal for this LP (the KKT conditions: certificate.still_optimal); no LP is
-solved then. planner.explain.plot_reasons calls this and falls back to rule checks if the LP
-fails.
+solved then. Otherwise it is solved over the columns the earlier prices leave in play, adding
+those that come to pay (_from_earlier_prices), which is about half the whole LP's time.
+planner.explain.plot_reasons calls this and falls back to rule checks if the LP fails.
 
 Everything per plot is computed with arrays over all plots at once (the LP's columns found once
 by id, each plot's prices a row, summed in the order the per-plot vectors were, so the figures
@@ -89,6 +90,9 @@ TARGET_EPS = 1e-3  # homes
 # where support pays is far cheaper than the full LP (20,000 plots: 2,574 plots added, LP 2.2 s
 # against 18 s for all), so the cap is high.
 MAX_ROUNDS = 3
+# A re-run's pricing LP over the columns the earlier prices leave in play: at most this many
+# solves before the whole LP is solved instead (_from_earlier_prices).
+RESTRICTED_ROUNDS = 4
 MAX_SUPPORT_COLUMNS = 10_000
 
 # Families whose rows price a project (named rows of the model); "objective" holds the homes
@@ -342,7 +346,11 @@ def _lp_prices(
     )
     prepared = time.perf_counter()
     solution = _kept_solution(lp, keep, earlier)
-    reused = solution is not None
+    how = "kept from the earlier run" if solution is not None else "solved"
+    if solution is None and earlier is not None:
+        allocated = _plot_columns(cols, result.homes > 0, len(lp.var_ids))
+        solution = _from_earlier_prices(proto, lp, keep, allocated, earlier, params)
+        how = "solved from the earlier run's prices" if solution is not None else how
     if solution is None:
         solution = solve_lp(proto_of(proto, lp, keep), lp, params)
         if solution.infeasible and target is not None:
@@ -359,7 +367,7 @@ def _lp_prices(
     log.info(
         "plot reasons: pricing LP prepared in %.2f s, %s, %.2f s, prices spread in %.2f s",
         prepared - started,
-        "kept from the earlier run" if reused else "solved",
+        how,
         solved - prepared,
         time.perf_counter() - solved,
     )
@@ -376,6 +384,58 @@ def _kept_solution(lp: Arrays, keep: np.ndarray, earlier: Pricing | None) -> LpS
         log.info("plot reasons: the earlier pricing LP is not optimal here; solving it")
         return None
     return LpSolution(optimal=True, infeasible=False, x=x, y=y)
+
+
+def _plot_columns(cols: _Columns, plots: np.ndarray, width: int) -> np.ndarray:
+    """A mask of the LP's columns that belong to the plots marked in ``plots`` (every column
+    of the model is one plot's: its modules, used, support, care assignment or flow)."""
+    mask = np.zeros(width, dtype=bool)
+    on = plots[cols.plots]
+    mask[cols.used[on]] = mask[cols.modules[on]] = True
+    mask[cols.support[plots & (cols.support >= 0)]] = True
+    mask[cols.assign[plots[cols.assign_plot]]] = True
+    mask[cols.flow[plots[cols.flow_plot]]] = True
+    return mask
+
+
+def _from_earlier_prices(
+    template: Any,
+    lp: Arrays,
+    keep: np.ndarray,
+    allocated: np.ndarray,
+    earlier: Pricing,
+    params: Any,
+) -> LpSolution | None:
+    """The LP solved over the columns the earlier run's prices leave in play, or None.
+
+    A small change leaves most columns priced out by the earlier prices (reduced cost well
+    below zero at their lower bound 0); the LP over the others, with those fixed at 0, is
+    smaller and quicker (at 5,000 plots 0.05 s against 0.11 s). The columns of the plots the
+    allocation uses (``allocated``) stay in, so the allocation is feasible for it. Columns that
+    would pay at its prices are added and it is solved again (column generation), until none
+    would: then its solution is optimal for the whole LP, which still_optimal checks before it
+    is taken. None (the caller solves the whole LP) when it does not end optimal or needs more
+    than RESTRICTED_ROUNDS solves.
+    """
+    sense = 1.0 if lp.maximize else -1.0
+    tol = 1e-6 * (1.0 + np.abs(lp.objective))
+
+    def reduced(y: np.ndarray) -> np.ndarray:  # in the maximising form: > 0 would pay
+        return sense * lp.objective - lp.matrix.T @ (sense * y)
+
+    x = by_name(lp.var_names, earlier.values)
+    # in play: in the earlier solution, not at 0 by their bounds, or (nearly) paying
+    near = reduced(prices_by_row(lp, earlier.rows)) > -tol
+    inside = keep & (allocated | (x != 0) | (lp.lx != 0) | near)
+    for _ in range(RESTRICTED_ROUNDS):
+        solution = solve_lp(proto_of(template, lp, inside), lp, params)
+        if not solution.optimal or solution.y is None:
+            return None
+        more = keep & ~inside & (reduced(solution.y) > tol)
+        if not more.any():
+            return solution if still_optimal(lp, keep, solution.x, solution.y) else None
+        inside |= more
+    return None
 
 
 def _spread(

@@ -8,6 +8,7 @@ import json
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -345,3 +346,80 @@ def test_a_rerun_keeps_the_earlier_pricing_lp_while_it_is_optimal(
     with caplog.at_level(logging.INFO, logger="planner.why_unused"):
         run_scenario(shorter, tmp_path / "shorter", hint_from=first)
     assert "not optimal here; solving it" in caplog.text
+
+
+def _changed(first_run: tuple[Path, Path], change: str, folder: Path) -> Any:
+    """The first run's scenario after a small change: a plot added next to the most used one,
+    that plot removed, or a shorter huisarts reach."""
+    scenario_path, first = first_run
+    busiest = national._removed_plot(first)
+    if change == "added":
+        return load_scenario(national._with_plot(scenario_path, busiest, folder)[0])
+    if change == "removed":
+        return load_scenario(national._without_plot(scenario_path, busiest, folder))
+    return apply_overrides(load_scenario(scenario_path), {"support.reach_m.huisarts": 1000})
+
+
+@pytest.mark.parametrize("change", ["added", "removed", "shorter reach"])
+def test_a_rerun_solves_the_pricing_lp_from_the_earlier_prices(
+    first_run: tuple[Path, Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    """Where the earlier pricing LP no longer holds, the re-run solves it over the columns the
+    earlier prices leave in play (column generation) and gives the reasons the whole LP gives."""
+    import logging
+
+    from planner import why_unused
+
+    scenario = _changed(first_run, change, tmp_path / "instance")
+    with caplog.at_level(logging.INFO, logger="planner.why_unused"):
+        run_scenario(scenario, tmp_path / "warm", hint_from=first_run[1])
+    assert "solved from the earlier run's prices" in caplog.text
+    monkeypatch.setattr(why_unused, "RESTRICTED_ROUNDS", 0)  # no rounds: the whole LP
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="planner.why_unused"):
+        run_scenario(scenario, tmp_path / "whole", hint_from=first_run[1])
+    assert "solved from the earlier run's prices" not in caplog.text
+    reasons = [
+        gpd.read_file(tmp_path / run / "allocation.gpkg", layer="plots")["reason"].tolist()
+        for run in ("warm", "whole")
+    ]
+    assert reasons[0] == reasons[1]
+    assert sum(r is not None for r in reasons[0]) > 100
+
+
+def test_columns_that_pay_at_the_restricted_lps_prices_are_added_until_none_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Starting from prices that leave only a poor allocation's columns in play, the restricted
+    LP takes more rounds and ends at the whole LP's optimum; out of rounds, it gives up."""
+    from planner.model.certificate import solve_lp, still_optimal
+    from planner.why_unused import Pricing, _from_earlier_prices
+
+    model = _tiny_facility_model(False)
+    template = model.export_model()
+    arrays = Arrays.of(template)
+    whole = _lp(model).objective_value()
+    names = arrays.var_names.tolist()
+    # serve everyone from sites 1 and 2 (feasible, not optimal: the LP's best serves customer 0
+    # from site 0); prices of 0 make nothing else pay at first
+    allocated = np.array(["[0" not in name for name in names])
+    keep = np.ones(len(names), dtype=bool)
+    earlier = Pricing(rows={}, values={}, support_on=None)
+    params = mathopt.SolveParameters(lp_algorithm=mathopt.LPAlgorithm.DUAL_SIMPLEX)
+    solves = []
+
+    def counted(*args: Any) -> Any:
+        solves.append(1)
+        return solve_lp(*args)
+
+    monkeypatch.setattr("planner.why_unused.solve_lp", counted)
+    solution = _from_earlier_prices(template, arrays, keep, allocated, earlier, params)
+    assert solution is not None and len(solves) > 1
+    assert still_optimal(arrays, keep, solution.x, solution.y)
+    assert float(arrays.objective @ solution.x) == pytest.approx(whole)
+    monkeypatch.setattr("planner.why_unused.RESTRICTED_ROUNDS", 1)
+    assert _from_earlier_prices(template, arrays, keep, allocated, earlier, params) is None
