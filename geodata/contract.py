@@ -424,6 +424,9 @@ def _check_values(
 
 def _numbers(frame: pd.DataFrame, column: Column, problems: _Problems) -> pd.Series:
     raw = frame[column.name] if column.name in frame.columns else [None] * len(frame)
+    clean = _clean_numbers(raw, column)
+    if clean is not None:
+        return pd.Series(clean, index=frame.index, dtype="float64")
     values: list[float] = []
     for row, cell in enumerate(raw):
         number, error = _as_number(cell, column.kind)
@@ -435,6 +438,23 @@ def _numbers(frame: pd.DataFrame, column: Column, problems: _Problems) -> pd.Ser
             problems.add(row, _below_minimum(column, number))
         values.append(number)
     return pd.Series(values, index=frame.index, dtype="float64")
+
+
+def _clean_numbers(raw: Any, column: Column) -> np.ndarray | None:
+    """A numeric column's values at once when no cell of it is a problem, else None (the cells
+    are then read one by one, which words each problem). A plots file read from GeoPackage
+    has numeric columns, and cell by cell they took most of its check (0.08 s at 5,000 plots)."""
+    if not isinstance(raw, pd.Series):
+        return None
+    # integers and floats (also pandas' nullable ones); not booleans, which are refused
+    if not (pd.api.types.is_integer_dtype(raw.dtype) or pd.api.types.is_float_dtype(raw.dtype)):
+        return None
+    values = raw.to_numpy(dtype="float64", na_value=np.nan)
+    blank = np.isnan(values)
+    bad = np.isinf(values) | (blank & column.required)
+    if column.minimum is not None:
+        bad |= values < column.minimum
+    return None if bad.any() else values
 
 
 def _below_minimum(column: Column, number: float) -> str:

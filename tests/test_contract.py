@@ -375,3 +375,62 @@ def test_docs_describe_every_layer_and_column():
         for column in spec.columns:
             assert f"`{column.name}`" in section, f"{kind}.{column.name} missing from the docs"
     assert f"first {MAX_LISTED_PROBLEMS}" in text
+
+
+_NUMBER_CELLS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.integers(min_value=-(2**40), max_value=2**40).map(float),
+    st.sampled_from([0.0, -1.0, -99997.0, 0.5, math.nan]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cells=st.lists(_NUMBER_CELLS, min_size=0, max_size=8),
+    column=st.sampled_from(
+        [c for spec in LAYER_SPECS.values() for c in spec.columns if c.kind in ("number", "year")]
+    ),
+    dtype=st.sampled_from(["float64", "Float64", "int64", "Int64", "object"]),
+)
+def test_a_numeric_column_checked_at_once_reads_as_cell_by_cell(
+    cells: list[float], column: object, dtype: str
+) -> None:
+    """The values of a numeric column without problems are taken at once; they, and where a
+    cell is a problem its words, are those the cell-by-cell reading gives."""
+    import numpy as np
+
+    from geodata import contract
+
+    if dtype in ("int64", "Int64"):
+        ints = [int(c) if math.isfinite(c) and abs(c) < 2**53 else None for c in cells]
+        if dtype == "int64":  # numpy integers have no blank
+            ints = [i for i in ints if i is not None]
+        raw = pd.Series(ints, dtype=dtype)
+    else:
+        raw = pd.Series(cells, dtype=dtype)
+    frame = pd.DataFrame({column.name: raw})
+    spec = next(s for s in LAYER_SPECS.values() if column in s.columns)
+
+    def read(fast: bool) -> tuple[list[float], list[str]]:
+        problems = contract._Problems("f.gpkg", spec)
+        if not fast:
+            original = contract._clean_numbers
+            contract._clean_numbers = lambda raw, column: None
+        try:
+            values = contract._numbers(frame, column, problems).tolist()
+        finally:
+            if not fast:
+                contract._clean_numbers = original
+        return values, [text for _, text in problems.items]
+
+    fast, slow = read(True), read(False)
+    assert np.array_equal(np.array(fast[0]), np.array(slow[0]), equal_nan=True)
+    assert fast[1] == slow[1]
+    assert (contract._clean_numbers(raw, column) is None) == bool(slow[1]) or dtype == "object"
+
+
+def test_a_boolean_column_is_not_taken_as_numbers() -> None:
+    from geodata import contract
+
+    column = next(c for c in LAYER_SPECS["plots"].columns if c.name == "capacity")
+    assert contract._clean_numbers(pd.Series([True, False]), column) is None
