@@ -5,6 +5,8 @@ of the model build (about 1 s of 1.2 s at 5,000 plots). These helpers set the sa
 bulk on the model's C++ storage (``Model._elemental``, OR-Tools 9.15), which yields the very same
 model: ``tests/test_model_bulk.py`` exports both paths and compares the protos. Where that
 storage is missing (another OR-Tools release) they fall back to the public API, row by row.
+``Built.arrays()`` reads the built model back from the same storage (``readable_storage``),
+falling back to the exported proto.
 """
 
 from __future__ import annotations
@@ -23,6 +25,18 @@ except ImportError:  # pragma: no cover - depends on the OR-Tools release
 def _storage(model: mathopt.Model) -> object | None:
     store = getattr(model, "_elemental", None)
     if enums is None or store is None or not hasattr(store, "set_attrs"):
+        return None
+    return store
+
+
+_GETTERS = ("get_elements", "get_element_names", "get_attr_non_defaults", "get_attrs", "get_attr")
+
+
+def readable_storage(model: mathopt.Model) -> object | None:
+    """The model's storage if it has the bulk getters that ``Arrays.of_storage``
+    (planner.model.certificate) reads; None (read the exported proto instead) otherwise."""
+    store = _storage(model)
+    if store is None or not all(hasattr(store, name) for name in _GETTERS):
         return None
     return store
 

@@ -76,6 +76,50 @@ class Arrays:
             ur=np.asarray(proto.linear_constraints.upper_bounds, dtype=float),
         )
 
+    @classmethod
+    def of_storage(cls, store: Any) -> Arrays:
+        """``Arrays.of(model.export_model())`` read straight from the model's C++ storage
+        (``Model._elemental``, OR-Tools 9.15; see planner.model.bulk), which hands out ids,
+        names and values as NumPy arrays: no proto is exported and no Python string is made
+        per name from it (5,000 plots: 0.02 s against 0.055 s). The same arrays, checked by
+        tests/test_model_arrays.py; only a name ending in a NUL character would lose it (NumPy
+        text drops trailing NULs; the bulk build cannot make such a name either)."""
+        from ortools.math_opt.elemental.python import enums
+
+        var, row = enums.ElementType.VARIABLE, enums.ElementType.LINEAR_CONSTRAINT
+        bound, entry = enums.DoubleAttr1, enums.DoubleAttr2.LINEAR_CONSTRAINT_COEFFICIENT
+        var_ids = np.sort(store.get_elements(var))  # the proto's order: by id
+        row_ids = np.sort(store.get_elements(row))
+        columns, rows = var_ids.reshape(-1, 1), row_ids.reshape(-1, 1)
+        keys = store.get_attr_non_defaults(entry).reshape(-1, 2)  # (row id, variable id)
+        matrix = sp.csr_matrix(
+            (
+                store.get_attrs(entry, keys),
+                (_positions(row_ids, keys[:, 0]), _positions(var_ids, keys[:, 1])),
+            ),
+            shape=(len(row_ids), len(var_ids)),
+        )
+        matrix.sort_indices()  # stored in hash order; the proto's is by row, then column
+        terms = store.get_attr_non_defaults(bound.OBJECTIVE_LINEAR_COEFFICIENT).reshape(-1, 1)
+        objective = np.zeros(len(var_ids))
+        objective[_positions(var_ids, terms[:, 0])] = store.get_attrs(
+            bound.OBJECTIVE_LINEAR_COEFFICIENT, terms
+        )
+        return cls(
+            var_ids=var_ids,
+            var_names=store.get_element_names(var, var_ids).astype(object),
+            row_ids=row_ids,
+            row_names=store.get_element_names(row, row_ids).astype(object),
+            matrix=matrix,
+            objective=objective,
+            offset=float(store.get_attr(enums.DoubleAttr0.OBJECTIVE_OFFSET, ())),
+            maximize=bool(store.get_attr(enums.BoolAttr0.MAXIMIZE, ())),
+            lx=np.asarray(store.get_attrs(bound.VARIABLE_LOWER_BOUND, columns), dtype=float),
+            ux=np.asarray(store.get_attrs(bound.VARIABLE_UPPER_BOUND, columns), dtype=float),
+            lr=np.asarray(store.get_attrs(bound.LINEAR_CONSTRAINT_LOWER_BOUND, rows), dtype=float),
+            ur=np.asarray(store.get_attrs(bound.LINEAR_CONSTRAINT_UPPER_BOUND, rows), dtype=float),
+        )
+
 
 def _positions(ids: np.ndarray, of: np.ndarray) -> np.ndarray:
     """Positions of ``of`` in the sorted ``ids`` (the ids themselves when they are 0..n-1)."""
@@ -256,10 +300,14 @@ def relaxation_prices(proto: Any, arrays: Arrays, seconds: float) -> dict[str, f
 
 
 def proto_of(template: Any, arrays: Arrays, keep: np.ndarray) -> Any:
-    """A nameless LP model proto of ``arrays`` with only the columns ``keep`` marks (the others
-    are fixed at 0: each has lower bound 0); ``template`` gives the proto type and objective."""
-    out = type(template)()
-    out.name = template.name
+    """An LP model proto of ``arrays`` without row or column names, with only the columns
+    ``keep`` marks (the others are fixed at 0: each has lower bound 0). ``template`` is the
+    model's name, or a model proto to take it from: only the name is read, so a caller that
+    has the arrays (``Built.arrays()``) need not export the proto (``Built.proto()``)."""
+    from ortools.math_opt import model_pb2
+
+    out = model_pb2.ModelProto()
+    out.name = template if isinstance(template, str) else template.name
     var_ids = arrays.var_ids[keep]
     out.variables.ids.extend(var_ids.tolist())
     out.variables.lower_bounds.extend(arrays.lx[keep].tolist())
