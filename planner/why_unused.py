@@ -237,7 +237,7 @@ class _Derived:
     arrays: Arrays
     target: int | None  # the homes-total row
     margin: int | None  # the row whose price is the value of a home at the margin
-    proto: Any  # the model proto it came from
+    name: str  # the model's name, which its LP protos take (proto_of)
     cols: _Columns
     codes: np.ndarray  # per row, its family (index in PRICED), -1 for rows that price nothing
 
@@ -265,7 +265,7 @@ def _derived_lp(inst: Instance, result: Result, main: Built) -> _Derived:
         arrays,
         int(targets[-1]) if len(targets) else None,
         int(targets[0]) if len(targets) else None,
-        main.proto(),
+        main.model.name,
         cols,
         codes,
     )
@@ -326,7 +326,7 @@ def _lp_prices(
     those that would pay (column generation). With ``earlier`` (a re-run), its solution is
     taken as it is when it is still optimal here (certificate.still_optimal)."""
     started = time.perf_counter()
-    arrays, target, proto, cols = derived.arrays, derived.target, derived.proto, derived.cols
+    arrays, target, name, cols = derived.arrays, derived.target, derived.name, derived.cols
     off = np.zeros(len(result.homes), dtype=bool)
     keep = np.ones(len(arrays.var_ids), dtype=bool)
     ux = arrays.ux.copy()
@@ -349,15 +349,15 @@ def _lp_prices(
     how = "kept from the earlier run" if solution is not None else "solved"
     if solution is None and earlier is not None:
         allocated = _plot_columns(cols, result.homes > 0, len(lp.var_ids))
-        solution = _from_earlier_prices(proto, lp, keep, allocated, earlier, params)
+        solution = _from_earlier_prices(name, lp, keep, allocated, earlier, params)
         how = "solved from the earlier run's prices" if solution is not None else how
     if solution is None:
-        solution = solve_lp(proto_of(proto, lp, keep), lp, params)
+        solution = solve_lp(proto_of(name, lp, keep), lp, params)
         if solution.infeasible and target is not None:
             # No home can give way (every one is an agreed project): price the target as it is.
             lr[target] = ur[target] = ur[target] + TARGET_EPS
             lp = dataclasses.replace(lp, lr=lr, ur=ur)
-            solution = solve_lp(proto_of(proto, lp, keep), lp, params)
+            solution = solve_lp(proto_of(name, lp, keep), lp, params)
         if not solution.optimal:
             raise SolverError("the pricing LP did not end OPTIMAL")
         if solution.y is None:
@@ -399,7 +399,7 @@ def _plot_columns(cols: _Columns, plots: np.ndarray, width: int) -> np.ndarray:
 
 
 def _from_earlier_prices(
-    template: Any,
+    name: str,
     lp: Arrays,
     keep: np.ndarray,
     allocated: np.ndarray,
@@ -428,7 +428,7 @@ def _from_earlier_prices(
     near = reduced(prices_by_row(lp, earlier.rows)) > -tol
     inside = keep & (allocated | (x != 0) | (lp.lx != 0) | near)
     for _ in range(RESTRICTED_ROUNDS):
-        solution = solve_lp(proto_of(template, lp, inside), lp, params)
+        solution = solve_lp(proto_of(name, lp, inside), lp, params)
         if not solution.optimal or solution.y is None:
             return None
         more = keep & ~inside & (reduced(solution.y) > tol)

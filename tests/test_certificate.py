@@ -400,8 +400,7 @@ def test_columns_that_pay_at_the_restricted_lps_prices_are_added_until_none_does
     from planner.why_unused import Pricing, _from_earlier_prices
 
     model = _tiny_facility_model(False)
-    template = model.export_model()
-    arrays = Arrays.of(template)
+    arrays = Arrays.of(model.export_model())
     whole = _lp(model).objective_value()
     names = arrays.var_names.tolist()
     # serve everyone from sites 1 and 2 (feasible, not optimal: the LP's best serves customer 0
@@ -417,9 +416,9 @@ def test_columns_that_pay_at_the_restricted_lps_prices_are_added_until_none_does
         return solve_lp(*args)
 
     monkeypatch.setattr("planner.why_unused.solve_lp", counted)
-    solution = _from_earlier_prices(template, arrays, keep, allocated, earlier, params)
+    solution = _from_earlier_prices(model.name, arrays, keep, allocated, earlier, params)
     assert solution is not None and len(solves) > 1
     assert still_optimal(arrays, keep, solution.x, solution.y)
     assert float(arrays.objective @ solution.x) == pytest.approx(whole)
     monkeypatch.setattr("planner.why_unused.RESTRICTED_ROUNDS", 1)
-    assert _from_earlier_prices(template, arrays, keep, allocated, earlier, params) is None
+    assert _from_earlier_prices(model.name, arrays, keep, allocated, earlier, params) is None
