@@ -29,6 +29,7 @@ from planner.result import Result
 
 if TYPE_CHECKING:
     from planner.phasing import PhasedResult
+    from planner.report import Display
     from planner.rerun import Kept
 
 log = logging.getLogger(__name__)
@@ -326,7 +327,8 @@ def write_run(
         if phased is not None:
             _write_phased(tmp, inst, phased, kpis, reasons, manifest)
         else:
-            _write_files(tmp, inst, result, kpis, reasons, manifest)
+            display = kept.display if kept is not None else None
+            _write_files(tmp, inst, result, kpis, reasons, manifest, display)
         if kept is not None:
             kept.write(tmp)
         _fsync_tree(tmp)
@@ -371,6 +373,7 @@ def _write_files(
     kpis: dict[str, Any],
     reasons: list[str | None],
     manifest: dict[str, Any],
+    display: Display | None = None,
 ) -> None:
     started = time.perf_counter()
     tables = {"support_assignments.csv": assignments_frame(inst, result)}
@@ -383,7 +386,7 @@ def _write_files(
         regions=regions_frame(inst, result),
         tables=tables,
     )
-    _write_folder(folder, inst, files, kpis, manifest, started)
+    _write_folder(folder, inst, files, kpis, manifest, started, display)
 
 
 def _write_phased(
@@ -418,8 +421,10 @@ def _write_folder(
     kpis: dict[str, Any],
     manifest: dict[str, Any],
     started: float,
+    display: Display | None = None,
 ) -> None:
-    """The files every run folder has; the manifest last, with the write stage's seconds."""
+    """The files every run folder has; the manifest last, with the write stage's seconds.
+    ``display`` serves and collects the report's display geometry (planner.report.Display)."""
     from planner.report import build_report
 
     gpkg = folder / "allocation.gpkg"
@@ -442,6 +447,7 @@ def _write_folder(
         buurten=files.buurten,
         kpis=kpis,
         regions=files.regions,
+        display=display,
         **extra,
     )
     (folder / "report.html").write_text(html, encoding="utf-8")

@@ -222,6 +222,7 @@ def _run_scenario(
     from planner.instance import build_instance
     from planner.kpis import compute_kpis
     from planner.model import AllocationModel, SolveOptions
+    from planner.report import Display
     from planner.rerun import Earlier, Kept, read_earlier
 
     say = progress or (lambda _msg: None)
@@ -281,6 +282,7 @@ def _run_scenario(
             layers=keyed,
             pricing=pricing,
             nearby=inst.nearby,
+            display=earlier.display if earlier.display is not None else Display(),
         ),
     )
     return RunOutcome(out_dir=out, kpis=kpis, stage_seconds=manifest["stage_seconds"])

@@ -14,6 +14,10 @@
 - ``nearby.json``, ``nearby_pairs.parquet`` and ``nearby_distances.parquet``: the reach pairs
   and nearest distances per plot geometry (planner.nearby); a re-run computes them only for
   plots whose polygon is new, as long as services, amenities and reach are the same.
+- ``report_<layer>.arrow``: the report's display geometry (GeoJSON text and box) of each
+  feature it drew, by the feature's WKB, under a key of the report code, CRS and geometry
+  libraries (planner.report.Display); a re-run's report computes only the features it has not
+  drawn before.
 - ``prices.parquet``: LP prices per named model row (``source`` the LP they come from: the
   polish's guiding LP, planner.model.polish, and the pricing LP, planner.why_unused). Any
   prices bound any later version of the model (planner.model.certificate), so a re-run whose
@@ -186,16 +190,19 @@ class Earlier:
     prices: list[dict[str, float]] | None = None
     pricing: Any | None = None
     nearby: Any | None = None
+    display: Any | None = None
 
 
 def read_earlier(run_dir: Path) -> Earlier:
-    """The prices, pricing LP and reach pairs ``run_dir/reuse`` holds (logged when it holds
-    none)."""
+    """The prices, pricing LP, reach pairs and report display geometry ``run_dir/reuse`` holds
+    (logged when it holds none)."""
     from planner import nearby
+    from planner.report import read_display
 
     folder = Path(run_dir) / FOLDER
     earlier = _read_prices(run_dir, folder)
     earlier.nearby = nearby.read(folder)
+    earlier.display = read_display(folder)
     return earlier
 
 
@@ -234,13 +241,14 @@ def _read_prices(run_dir: Path, folder: Path) -> Earlier:
 @dataclass
 class Kept:
     """What a run keeps in ``reuse/`` for a later re-run: row prices by source, validated
-    layers by kind, the final pricing LP and the reach pairs and distances
-    (planner.nearby)."""
+    layers by kind, the final pricing LP, the reach pairs and distances (planner.nearby) and
+    the report's display geometry (planner.report.Display, filled as the report is drawn)."""
 
     prices: dict[str, dict[str, float] | None]
     layers: dict[str, KeptLayer]
     pricing: Any | None
     nearby: Any | None = None
+    display: Any | None = None
 
     def write(self, folder: Path) -> None:
         from planner import nearby
@@ -250,3 +258,5 @@ class Kept:
         write_pricing(folder, self.pricing)
         if self.nearby is not None:
             nearby.write(Path(folder) / FOLDER, self.nearby)
+        if self.display is not None:
+            self.display.write(Path(folder) / FOLDER)
