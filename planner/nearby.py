@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner.reach import reach_pairs
+from planner.reach import type_pairs
 from planner.scoring import nearest_distances
 
 log = logging.getLogger(__name__)
@@ -47,13 +47,16 @@ class Nearby:
     digests: np.ndarray
     pairs: pd.DataFrame
     distances: pd.DataFrame
+    kinds: list[str] | None = None
+    codes: np.ndarray | None = None  # each pair's type as its position in ``kinds``
 
 
 @dataclass
 class KeptNearby:
     """What an earlier run kept, by plot geometry: ``distances`` has one row per digest (index),
     ``pairs`` the rows of those digests (column ``at``, the digest's row in ``distances``,
-    instead of ``plot``)."""
+    instead of ``plot``), sorted by ``at`` and type as ``reach_pairs`` sorts by plot and type
+    (``read`` checks it); ``type`` a categorical with sorted categories."""
 
     keys: dict[str, str]
     pairs: pd.DataFrame
@@ -80,9 +83,25 @@ def digests(geoms: np.ndarray) -> np.ndarray:
 
 
 def _geometry_digest(digest: Any, geoms: np.ndarray) -> None:
-    blobs = shapely.to_wkb(np.asarray(geoms, dtype=object), byte_order=1).tolist()
-    digest.update(np.fromiter(map(len, blobs), dtype="<i8", count=len(blobs)).tobytes())
-    digest.update(b"".join(blobs))
+    """Digest the geometries by kind, dimension, emptiness, coordinates and parts (shapely's
+    ragged arrays): as exact as their WKB, without a bytes object per geometry (20,000 service
+    points: 1.5 ms against 4.5 ms); WKB where the kinds do not mix in ragged arrays."""
+    geoms = np.asarray(geoms, dtype=object)
+    digest.update(f"\x1f{len(geoms)}".encode())
+    for flags in (shapely.get_type_id(geoms), shapely.has_z(geoms), shapely.is_empty(geoms)):
+        digest.update(np.ascontiguousarray(flags, dtype="<i1").tobytes())
+    try:
+        kind, coords, offsets = shapely.to_ragged_array(geoms)
+    except ValueError:  # kinds that do not mix (points and polygons), none at all
+        blobs = [blob or b"" for blob in shapely.to_wkb(geoms, byte_order=1).tolist()]
+        digest.update(np.fromiter(map(len, blobs), dtype="<i8", count=len(blobs)).tobytes())
+        digest.update(b"".join(blobs))
+        return
+    digest.update(f"\x1f{int(kind)},{coords.shape[1]},{len(offsets)}".encode())
+    digest.update(np.ascontiguousarray(coords, dtype="<f8").tobytes())
+    for part in offsets:
+        digest.update(f"\x1f{len(part)}".encode())
+        digest.update(np.ascontiguousarray(part, dtype="<i8").tobytes())
 
 
 def context_keys(
@@ -140,29 +159,23 @@ def compute(
         else np.full(len(plot_digests), -1)
     )
     old_keys = kept.keys if kept is not None else {}
-    parts = []
-    for kind in sorted(reach_m):
+    kinds = sorted(reach_m)
+    blocks = _Blocks(len(at), kinds, kept)
+    for k, kind in enumerate(kinds):
         use = at if old_keys.get(f"pairs:{kind}") == keys[f"pairs:{kind}"] else np.full_like(at, -1)
+        blocks.take_kept(k, use)
         todo = np.flatnonzero(use < 0)
-        fresh = reach_pairs(
+        fresh = type_pairs(
             plot_geoms[todo],
             plot_points[todo],
             service_types,
             service_geoms,
             catchments,
-            {kind: reach_m[kind]},
+            kind,
+            reach_m[kind],
         )
-        if kept is not None:
-            parts.append(_kept_rows(kept, kind, use))
-        parts.append(
-            (
-                todo[fresh["plot"].to_numpy()],
-                fresh["service"].to_numpy(),
-                fresh["distance_m"].to_numpy(),
-                np.full(len(fresh), kind, dtype=object),
-            )
-        )
-    pairs = _by_plot(parts)
+        blocks.add_fresh(k, todo, *fresh)
+    pairs, codes = blocks.pairs()
     use = at if old_keys.get("distances") == keys["distances"] else np.full_like(at, -1)
     todo = np.flatnonzero(use < 0)
     distances = nearest_distances(plot_geoms[todo], features_by_type)
@@ -177,48 +190,104 @@ def compute(
             reused,
             len(keys),
         )
-    return Nearby(keys=keys, digests=plot_digests, pairs=pairs, distances=distances)
-
-
-def _by_plot(parts: list[tuple[np.ndarray, ...]]) -> pd.DataFrame:
-    """The pairs as ``reach_pairs`` orders them (plot, type, distance, service) from parts of
-    (plot, service, distance, type) arrays: the parts come type by type in sorted order, each
-    in that order for its plots, and a plot is in one part per type, so a stable sort by plot
-    is enough."""
-    plot, service, distance, kind = (
-        np.concatenate([part[i] for part in parts]) if parts else np.zeros(0) for i in range(4)
-    )
-    order = np.argsort(plot, kind="stable")
-    return pd.DataFrame(
-        {
-            "plot": plot[order].astype("int64"),
-            "service": service[order].astype("int64"),
-            "type": kind[order].astype(object),
-            "distance_m": distance[order].astype("float64"),
-        }
+    return Nearby(
+        keys=keys,
+        digests=plot_digests,
+        pairs=pairs,
+        distances=distances,
+        kinds=kinds,
+        codes=codes,
     )
 
 
-def _kept_rows(kept: KeptNearby, kind: str, at: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Kept rows of type ``kind`` for the plots with ``at`` >= 0 (their row in the kept
-    distances), as (plot, service, distance, type) arrays in plot order."""
-    types = kept.pairs["type"]
-    code = types.cat.categories.get_loc(kind) if kind in types.cat.categories else -1
-    rows = kept.pairs[types.cat.codes.to_numpy() == code]
-    group = rows["at"].to_numpy()
-    order = np.argsort(group, kind="stable")
-    counts = np.bincount(group, minlength=len(kept.distances))
-    starts = np.cumsum(counts) - counts
-    plots = np.flatnonzero(at >= 0)
-    n = counts[at[plots]]
-    offsets = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
-    take = order[np.repeat(starts[at[plots]], n) + offsets]
-    return (
-        np.repeat(plots, n),
-        rows["service"].to_numpy()[take],
-        rows["distance_m"].to_numpy()[take],
-        np.full(len(take), kind, dtype=object),
-    )
+class _Blocks:
+    """The pairs of each (plot, type) as a block of rows in a pool: the kept pairs first, then
+    the fresh ones type by type. ``pairs`` lays the blocks out plot by plot and type by type in
+    sorted order, which is ``reach_pairs``'s order (each block is sorted by distance and
+    service already), with one gather per column: at 5,000 plots with one added, 4 ms where
+    filtering the kept rows per type and sorting them all by plot took 22 ms."""
+
+    def __init__(self, plots: int, kinds: list[str], kept: KeptNearby | None) -> None:
+        self.kinds = kinds
+        self.starts = np.zeros((plots, len(kinds)), dtype=np.int64)
+        self.counts = np.zeros((plots, len(kinds)), dtype=np.int64)
+        self.services: list[np.ndarray] = []
+        self.distances: list[np.ndarray] = []
+        self.pooled = 0
+        self.kept_starts = self.kept_counts = np.zeros((0, len(kinds)), dtype=np.int64)
+        if kept is not None:
+            self._pool_kept(kept)
+
+    def _pool_kept(self, kept: KeptNearby) -> None:
+        """Where the kept rows of each (digest, type) start and how many there are: ``read``
+        made sure they come sorted by digest row and type."""
+        types = kept.pairs["type"].cat
+        width = max(len(types.categories), 1)
+        group = kept.pairs["at"].to_numpy() * width + types.codes.to_numpy()
+        counts = np.bincount(group, minlength=len(kept.distances) * width)
+        counts = counts.reshape(len(kept.distances), width)
+        starts = (np.cumsum(counts) - counts.ravel()).reshape(counts.shape)
+        column = types.categories.get_indexer(self.kinds)
+        self.kept_starts = np.where(column >= 0, starts[:, column], 0)
+        self.kept_counts = np.where(column >= 0, counts[:, column], 0)
+        self.services.append(kept.pairs["service"].to_numpy())
+        self.distances.append(kept.pairs["distance_m"].to_numpy())
+        self.pooled = len(group)
+
+    def take_kept(self, k: int, at: np.ndarray) -> None:
+        """The kept rows of type ``k`` for the plots with ``at`` >= 0 (their kept digest row)."""
+        known = np.flatnonzero(at >= 0)
+        self.starts[known, k] = self.kept_starts[at[known], k]
+        self.counts[known, k] = self.kept_counts[at[known], k]
+
+    def add_fresh(
+        self, k: int, todo: np.ndarray, plot: np.ndarray, service: np.ndarray, distance: np.ndarray
+    ) -> None:
+        """Fresh rows of type ``k`` for the plots ``todo`` (``plot`` indexes ``todo``, sorted)."""
+        counts = np.bincount(plot, minlength=len(todo))
+        self.starts[todo, k] = self.pooled + np.cumsum(counts) - counts
+        self.counts[todo, k] = counts
+        self.services.append(service)
+        self.distances.append(distance)
+        self.pooled += len(service)
+
+    def pairs(self) -> tuple[pd.DataFrame, np.ndarray]:
+        """The pairs DataFrame (plot, service, type, distance_m: int64, int64, str, float64) and
+        each row's type code (its position in ``kinds``)."""
+        counts = self.counts.ravel()
+        ends = np.cumsum(counts)
+        rows = np.arange(ends[-1] if len(ends) else 0, dtype=np.int64)
+        rows += np.repeat(self.starts.ravel() - (ends - counts), counts)
+        service, distance = (
+            np.concatenate(pool).astype(dtype, copy=False)[rows]
+            if pool
+            else np.zeros(0, dtype=dtype)
+            for pool, dtype in ((self.services, np.int64), (self.distances, np.float64))
+        )
+        plots, width = self.counts.shape
+        codes = np.repeat(np.tile(np.arange(width, dtype=np.int32), plots), counts)
+        plot = np.repeat(np.arange(plots, dtype=np.int64), self.counts.sum(axis=1))
+        pairs = pd.DataFrame(
+            {
+                "plot": plot,
+                "service": service,
+                "type": _text(self.kinds, codes),
+                "distance_m": distance,
+            }
+        )
+        return pairs, codes
+
+
+def _text(kinds: list[str], codes: np.ndarray) -> pd.Series:
+    """``kinds[codes]`` as the ``str`` column a DataFrame makes of Python strings, built in
+    Arrow: 1.4 ms against 7 ms for 220,000 pairs."""
+    import pyarrow as pa
+
+    dtype = pd.StringDtype(na_value=np.nan)
+    if dtype.storage != "pyarrow":  # pragma: no cover - pandas without pyarrow
+        return pd.Series(np.array(kinds, dtype=object)[codes], dtype=dtype)
+    names = pa.array(kinds, type=pa.large_string())
+    return pd.Series(pd.array(names.take(pa.array(codes)), dtype=dtype))
 
 
 def _merged_distances(kept: KeptNearby, at: np.ndarray, fresh: pd.DataFrame) -> pd.DataFrame:
@@ -233,37 +302,90 @@ def _merged_distances(kept: KeptNearby, at: np.ndarray, fresh: pd.DataFrame) -> 
 
 
 def write(folder: Path, nearby: Nearby) -> None:
-    """Keep ``nearby`` by plot digest in ``folder`` (a run folder's ``reuse/``)."""
+    """Keep ``nearby`` by plot digest in ``folder`` (a run folder's ``reuse/``): the pairs of
+    the first plot of each digest only (a second plot on the same polygon has the same rows), in
+    ``reach_pairs``'s order, so a digest's rows of one type are one block of rows. Written with
+    pyarrow from the type codes, dictionary-encoding the type only: 9 ms against 22 ms for the
+    220,000 pairs of 5,000 plots."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     folder.mkdir(exist_ok=True)
     distances = nearby.distances.set_axis(pd.Index(nearby.digests, name="digest"))
-    distances = distances[~distances.index.duplicated()]
+    first = ~distances.index.duplicated()
+    distances = distances[first]
     at = distances.index.get_indexer(nearby.digests)  # a plot's row in the kept distances
-    pairs = nearby.pairs.assign(at=at[nearby.pairs["plot"].to_numpy()].astype("int32"))
-    pairs = pairs.astype({"service": "int32", "type": "category"})
-    pairs[["at", "service", "type", "distance_m"]].to_parquet(folder / PAIRS, index=False)
+    plot = nearby.pairs["plot"].to_numpy()
+    if nearby.codes is not None and nearby.kinds is not None:
+        codes, kinds = nearby.codes, list(nearby.kinds)
+    else:
+        codes, names = pd.factorize(nearby.pairs["type"], sort=True)
+        kinds = [str(kind) for kind in names]
+    rows = first[plot]
+    table = pa.table(
+        {
+            "at": pa.array(at[plot[rows]].astype(np.int32)),
+            "service": pa.array(nearby.pairs["service"].to_numpy()[rows].astype(np.int32)),
+            "type": pa.DictionaryArray.from_arrays(
+                pa.array(codes[rows].astype(np.int32)), pa.array(kinds, type=pa.string())
+            ),
+            "distance_m": pa.array(nearby.pairs["distance_m"].to_numpy(dtype=np.float64)[rows]),
+        }
+    )
+    pq.write_table(table, folder / PAIRS, use_dictionary=["type"])
     distances.to_parquet(folder / DISTANCES)
     (folder / META).write_text(json.dumps({"keys": nearby.keys}), encoding="utf-8")
 
 
 def read(folder: Path) -> KeptNearby | None:
-    """What ``write`` kept in ``folder``, or None (nothing kept, or unreadable: logged)."""
+    """What ``write`` kept in ``folder``, or None (nothing kept, or unreadable or not in
+    ``write``'s order: logged)."""
     if not (folder / META).is_file():
         return None
     try:
         keys = json.loads((folder / META).read_text(encoding="utf-8"))["keys"]
-        pairs = pd.read_parquet(folder / PAIRS)
+        pairs = _read_pairs(folder / PAIRS)
         distances = pd.read_parquet(folder / DISTANCES)
     except Exception as exc:  # a damaged cache costs speed, never the run
         log.warning("re-run: kept reach pairs in %s unreadable (%s); computing them", folder, exc)
         return None
-    pairs = pairs.astype({"at": "int64", "service": "int64", "type": "category"})
     distances.index = distances.index.astype(object)
     at = pairs["at"].to_numpy()
-    if len(at) and not (at.min() >= 0 and at.max() < len(distances)):
+    codes = pairs["type"].cat.codes.to_numpy()
+    group = at * max(len(pairs["type"].cat.categories), 1) + codes
+    if len(at) and not (
+        at.min() >= 0
+        and at.max() < len(distances)
+        and codes.min() >= 0
+        and bool(np.all(group[1:] >= group[:-1]))
+    ):
         log.warning(
             "re-run: kept reach pairs in %s do not match their plots; computing them", folder
         )
         return None
     return KeptNearby(
         keys={str(k): str(v) for k, v in keys.items()}, pairs=pairs, distances=distances
+    )
+
+
+def _read_pairs(path: Path) -> pd.DataFrame:
+    """The kept pairs (at, service: int64; type: categorical; distance_m: float64), read with
+    pyarrow (2.5 ms against 5 ms through pandas); missing values make them unreadable."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["at", "service", "type", "distance_m"])
+    table = table.unify_dictionaries()  # one dictionary for every row group
+    if any(column.null_count for column in table.columns):
+        raise ValueError("missing values")
+    kinds = table.column("type").combine_chunks()
+    return pd.DataFrame(
+        {
+            "at": table.column("at").to_numpy().astype(np.int64),
+            "service": table.column("service").to_numpy().astype(np.int64),
+            "type": pd.Categorical.from_codes(
+                kinds.indices.to_numpy(zero_copy_only=False),
+                categories=pd.Index(kinds.dictionary.to_pylist(), dtype=str),
+            ),
+            "distance_m": table.column("distance_m").to_numpy().astype(np.float64),
+        }
     )

@@ -139,3 +139,109 @@ def test_a_rerun_keeps_them_and_a_damaged_copy_is_computed_again(
     assert "do not match" in caplog.text
     again = run_scenario(load_scenario(scenario_path), tmp_path / "again", hint_from=damaged)
     assert again.kpis["homes"] > 0
+
+
+def test_a_first_run_with_two_plots_on_one_polygon_keeps_their_rows_once(
+    world: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """A digest's rows are kept once: the twin's rows are not added to the original's."""
+    scenario_path, layers = world
+    scenario = load_scenario(scenario_path)
+    plots = layers["plots"]
+    twins = {**layers, "plots": pd.concat([plots, plots.iloc[[7]].assign(plot_id="twin")])}
+    twins["plots"] = twins["plots"].reset_index(drop=True)
+    cold = build_instance(twins, scenario)
+    warm = build_instance(twins, scenario, _kept(cold, tmp_path))
+    pd.testing.assert_frame_equal(warm.nearby.pairs, cold.nearby.pairs)
+    pd.testing.assert_frame_equal(warm.pairs, cold.pairs)
+
+
+def test_the_pairs_are_reach_pairs_rows_in_its_order(world: tuple[Path, dict]) -> None:
+    """The assembled pairs are ``reach_pairs``'s, with ``type`` the ``str`` column a DataFrame
+    makes of Python strings; ``reach_pairs`` against every pair checked one by one, for every
+    plot and for a few (the box filter before the tree), with catchments for some services."""
+    from planner.reach import FEW_PLOTS, reach_pairs
+
+    scenario_path, layers = world
+    scenario = load_scenario(scenario_path)
+    inst = build_instance(layers, scenario)
+    reach_m = scenario.support.reach_m
+    geoms = layers["plots"].geometry.to_numpy()
+    points = shapely.point_on_surface(geoms)
+    types = layers["services"]["type"].astype(str).to_numpy()
+    services = layers["services"].geometry.to_numpy()
+    expected = reach_pairs(geoms, points, types, services, {}, reach_m)
+    assert expected["type"].dtype == object
+    assert inst.nearby.pairs.dtypes.astype(str).to_dict() == {
+        "plot": "int64",
+        "service": "int64",
+        "type": "str",
+        "distance_m": "float64",
+    }
+    pd.testing.assert_frame_equal(inst.nearby.pairs, expected.astype({"type": "str"}))
+    rng = np.random.default_rng(1)
+    areas = {int(j): shapely.buffer(services[j], 1500.0) for j in rng.choice(len(services), 40)}
+    for chosen in (np.arange(len(geoms)), rng.choice(len(geoms), FEW_PLOTS), np.array([3])):
+        got = reach_pairs(geoms[chosen], points[chosen], types, services, areas, reach_m)
+        rows = []
+        for i in range(len(chosen)):
+            for kind, radius in sorted(reach_m.items()):
+                for j in np.flatnonzero(types == kind):
+                    inside = (
+                        shapely.covered_by(points[chosen[i]], areas[j])
+                        if j in areas
+                        else shapely.dwithin(geoms[chosen[i]], services[j], radius)
+                    )
+                    if inside:
+                        distance = shapely.distance(geoms[chosen[i]], services[j])
+                        rows.append((i, int(j), kind, float(distance)))
+        rows.sort(key=lambda row: (row[0], row[2], row[3], row[1]))
+        assert len(rows) > len(chosen)
+        assert list(got.itertuples(index=False, name=None)) == rows
+
+
+def test_a_context_key_sees_any_change_of_a_geometry() -> None:
+    """Keys digest coordinates, parts, kinds, dimensions and emptiness: a service moved by a
+    micrometre, a polygon made a one-part multipolygon, an empty point or none at all, and
+    points mixed with a polygon (WKB) each give another key; a copy gives the same."""
+    points = shapely.points(np.arange(10.0), np.arange(10.0) * 2)
+    square = shapely.box(0, 0, 100, 100)
+
+    def key(services: np.ndarray, areas: dict[int, object] | None = None) -> dict[str, str]:
+        kinds = np.array(["a"] * len(services), dtype=object)
+        return nearby.context_keys(kinds, services, {"a": services}, areas or {}, {"a": 500.0})
+
+    base = key(points)
+    assert key(shapely.points(shapely.get_coordinates(points))) == base
+    moved = points.copy()
+    moved[3] = shapely.Point(3.000001, 6.0)
+    empty = points.copy()
+    empty[3] = shapely.Point()
+    missing = points.copy()
+    missing[3] = None
+    three = shapely.points(np.c_[shapely.get_coordinates(points), np.zeros(10)])
+    mixed = points.copy()
+    mixed[3] = square
+    variants = [key(v) for v in (moved, empty, missing, three, mixed)]
+    variants += [key(points, {0: square}), key(points, {0: shapely.MultiPolygon([square])})]
+    assert len({k["pairs:a"] for k in [base, *variants]}) == len(variants) + 1
+    assert len({k["distances"] for k in [base, *variants[:5]]}) == 6
+
+
+def test_kept_pairs_out_of_their_order_or_incomplete_are_computed_again(
+    world: tuple[Path, dict], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A digest's rows of a type must be one block (``read`` checks the order), and no value
+    may be missing; either way the kept pairs are dropped, logged."""
+    scenario_path, layers = world
+    _kept(build_instance(layers, load_scenario(scenario_path)), tmp_path)
+    pairs = pd.read_parquet(tmp_path / nearby.PAIRS)
+    shuffled = pairs.iloc[np.random.default_rng(0).permutation(len(pairs))]
+    shuffled.to_parquet(tmp_path / nearby.PAIRS)
+    with caplog.at_level(logging.WARNING, logger="planner.nearby"):
+        assert nearby.read(tmp_path) is None
+    assert "do not match" in caplog.text
+    pairs.astype({"service": "float64"}).assign(service=np.nan).to_parquet(tmp_path / nearby.PAIRS)
+    with caplog.at_level(logging.WARNING, logger="planner.nearby"):
+        assert nearby.read(tmp_path) is None
+    assert "unreadable" in caplog.text
