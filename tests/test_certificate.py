@@ -422,3 +422,30 @@ def test_columns_that_pay_at_the_restricted_lps_prices_are_added_until_none_does
     assert float(arrays.objective @ solution.x) == pytest.approx(whole)
     monkeypatch.setattr("planner.why_unused.RESTRICTED_ROUNDS", 1)
     assert _from_earlier_prices(model.name, arrays, keep, allocated, earlier, params) is None
+
+
+def test_the_allocation_hint_read_from_sqlite_is_the_ogr_reading(
+    first_run: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """read_allocation takes the plots table straight from SQLite; OGR's reading is the same,
+    and it is used where SQLite fails."""
+    import sqlite3
+
+    import pyogrio
+
+    from planner import pipeline
+
+    first = first_run[1]
+    table = pyogrio.read_dataframe(first / "allocation.gpkg", layer="plots", read_geometry=False)
+    ogr = {
+        str(pid): (int(h), int(s))
+        for pid, h, s in zip(table["plot_id"], table["homes"], table["support_homes"], strict=True)
+    }
+    assert pipeline.read_allocation(first) == ogr
+    assert any(s for _, s in ogr.values())
+
+    def failing(path: Path) -> None:
+        raise sqlite3.OperationalError("no such table: plots")
+
+    monkeypatch.setattr(pipeline, "_read_allocation_table", failing)
+    assert pipeline.read_allocation(first) == ogr
