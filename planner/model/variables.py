@@ -2,13 +2,93 @@
 
 from __future__ import annotations
 
+from collections.abc import ItemsView, Iterator, Mapping, ValuesView
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from ortools.math_opt.python import mathopt
 
 from planner.instance import Instance
-from planner.model.bulk import add_variables
+from planner.model.bulk import add_variable_ids, variables_of
+
+
+def _no_ids() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)
+
+
+class LazyVariables(Mapping[int, mathopt.Variable]):
+    """A read-only dict of key -> Variable whose Variables are made only when read.
+
+    The care assignments are three in four of the columns (40,387 of 54,676 at 5,000 plots);
+    the builders add their rows by id and the readers (planner.model.polish, why_unused) want
+    only ids, so making a Variable for each in the build (with the collections they set off)
+    was a quarter of it for nothing. Made once, on the first read of them all, then kept.
+    """
+
+    __slots__ = ("_ids", "_index", "_keys", "_made_once", "_model")
+
+    def __init__(self, model: mathopt.Model, keys: np.ndarray, ids: np.ndarray) -> None:
+        self._model = model
+        self._keys = keys
+        self._ids = ids
+        self._index: dict[int, int] | None = None
+        self._made_once: list[mathopt.Variable] | None = None
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._keys.tolist())
+
+    def __getitem__(self, key: int) -> mathopt.Variable:
+        if self._index is None:
+            self._index = dict(zip(self._keys.tolist(), self._ids.tolist(), strict=True))
+        return self._model.get_variable(self._index[key], validate=False)
+
+    def values(self) -> ValuesView[mathopt.Variable]:
+        return _Values(self)
+
+    def items(self) -> ItemsView[int, mathopt.Variable]:
+        return _Items(self)
+
+    def _made(self) -> list[mathopt.Variable]:
+        if self._made_once is None:
+            self._made_once = variables_of(self._model, self._ids)
+        return self._made_once
+
+
+class _Values(ValuesView):
+    def __iter__(self) -> Iterator[mathopt.Variable]:
+        return iter(self._mapping._made())
+
+
+class _Items(ItemsView):
+    def __iter__(self) -> Iterator[tuple[int, mathopt.Variable]]:
+        return zip(self._mapping, self._mapping._made(), strict=True)
+
+
+class Homes(Mapping[int, mathopt.LinearTerm]):
+    """A read-only dict of plot -> ``module x modules[p]``, made when read: the builders use the
+    modules' ids, so 5,000 expressions made up front were for nothing (1 ms at 5,000 plots)."""
+
+    __slots__ = ("_module", "_modules")
+
+    def __init__(self, module: int, modules: dict[int, mathopt.Variable]) -> None:
+        self._module = module
+        self._modules = modules
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._modules)
+
+    def __contains__(self, p: object) -> bool:
+        return p in self._modules
+
+    def __getitem__(self, p: int) -> mathopt.LinearTerm:
+        return self._module * self._modules[p]
 
 
 @dataclass
@@ -18,15 +98,25 @@ class PlotVars:
     homes[p] is an expression ``module_homes x modules[p]``; support[p] exists only for plots that
     can reach a service of every required type; assign[r] is the number of support residents of
     reach pair row r; flow[(region_id, p)] the homes of a region's demand placed on plot p.
+
+    The ``*_ids`` arrays hold the same columns' ids for the builders, which add rows in bulk
+    by id (planner.model.bulk): modules and used per plot of ``plots``, support per plot of
+    ``support_plots``, assign per reach-pair row of ``assign_rows`` (as ``assign``'s keys).
     """
 
     plots: np.ndarray
     modules: dict[int, mathopt.Variable] = field(default_factory=dict)
-    homes: dict[int, mathopt.LinearExpression] = field(default_factory=dict)
+    homes: Mapping[int, mathopt.LinearBase] = field(default_factory=dict)
     used: dict[int, mathopt.Variable] = field(default_factory=dict)
     support: dict[int, mathopt.Variable] = field(default_factory=dict)
-    assign: dict[int, mathopt.Variable] = field(default_factory=dict)
+    assign: Mapping[int, mathopt.Variable] = field(default_factory=dict)
     flow: dict[tuple[str, int], mathopt.Variable] = field(default_factory=dict)
+    module_ids: np.ndarray = field(default_factory=_no_ids)
+    used_ids: np.ndarray = field(default_factory=_no_ids)
+    support_plots: np.ndarray = field(default_factory=_no_ids)
+    support_ids: np.ndarray = field(default_factory=_no_ids)
+    assign_rows: np.ndarray = field(default_factory=_no_ids)
+    assign_ids: np.ndarray = field(default_factory=_no_ids)
 
     def total_homes(self) -> mathopt.LinearSum:
         return mathopt.fast_sum(self.homes.values())
@@ -35,14 +125,17 @@ class PlotVars:
         return mathopt.fast_sum(self.support.values())
 
 
-def _support_plots(inst: Instance, care_relaxed: bool) -> set[int]:
-    """Plots that can host support homes: every required type in reach (or care relaxed)."""
-    eligible = set(np.flatnonzero(inst.plots["eligible"].to_numpy()).tolist())
+def _can_support(inst: Instance, eligible: np.ndarray, care_relaxed: bool) -> np.ndarray:
+    """Per eligible plot, whether it can host support homes: every required type in reach (or
+    care relaxed). The distinct types per plot are counted on a plot x type grid of the reach
+    pairs' type codes (a groupby nunique was 6 ms of the build at 5,000 plots)."""
     if care_relaxed or not inst.support_types:
-        return eligible
-    types_per_plot = inst.pairs.groupby("plot")["type"].nunique()
-    full = types_per_plot[types_per_plot == len(inst.support_types)].index
-    return eligible & set(full.tolist())
+        return np.ones(len(eligible), dtype=bool)
+    codes, types = pd.factorize(inst.pairs["type"])  # missing types: -1, not counted
+    known = codes >= 0
+    seen = np.zeros((len(inst.plots), len(types)), dtype=bool)
+    seen[inst.pairs["plot"].to_numpy(dtype=np.int64)[known], codes[known]] = True
+    return seen.sum(axis=1)[eligible] == len(inst.support_types)
 
 
 def create_variables(
@@ -54,14 +147,13 @@ def create_variables(
     eligible = np.flatnonzero(plots["eligible"].to_numpy())
     v = PlotVars(plots=eligible)
     max_share = inst.scenario.support.max_share_per_plot
-    support_ok = _support_plots(inst, "care_reach" in relax)
     share_cap = 1.0 if "plot_mix" in relax else max_share
     ids = plots["plot_id"].to_numpy()
     capacity = plots["capacity"].to_numpy()
     fixed_homes = plots["fixed_homes"].to_numpy(dtype=float)
     fixed = ~np.isnan(fixed_homes[eligible])
     cap = np.where(fixed, np.nan_to_num(fixed_homes[eligible]), capacity[eligible]).astype(int)
-    has_support = np.isin(eligible, np.fromiter(support_ok, dtype=int, count=len(support_ok)))
+    has_support = _can_support(inst, eligible, "care_reach" in relax)
     # In blocks: modules of every plot, then used, then support (where care allows), so that
     # names of one length come in long runs (planner.model.bulk adds a run in one call).
     pid = ids[eligible].astype(str)
@@ -69,31 +161,39 @@ def create_variables(
     lb = np.concatenate([np.where(fixed, cap // module, 0), fixed.astype(float), np.zeros(k)])
     ub = np.concatenate([cap // module, np.ones(n), np.floor(share_cap * cap[has_support] + 1e-9)])
     names = (
-        [f"modules[{x}]" for x in pid]
-        + [f"used[{x}]" for x in pid]
-        + [f"support[{x}]" for x in pid[has_support]]
+        [f"modules[{x}]" for x in pid.tolist()]
+        + [f"used[{x}]" for x in pid.tolist()]
+        + [f"support[{x}]" for x in pid[has_support].tolist()]
     )
-    made = add_variables(model, lb, ub, np.ones(2 * n + k, dtype=bool), names)
+    col = add_variable_ids(model, lb, ub, np.ones(2 * n + k, dtype=bool), names)
+    made = variables_of(model, col)
     plots = eligible.tolist()
+    v.module_ids, v.used_ids, v.support_ids = col[:n], col[n : 2 * n], col[2 * n :]
+    v.support_plots = eligible[has_support]
     v.modules = dict(zip(plots, made[:n], strict=True))
-    v.homes = {p: module * x for p, x in v.modules.items()}
+    v.homes = Homes(module, v.modules)
     v.used = dict(zip(plots, made[n : 2 * n], strict=True))
-    v.support = dict(zip(eligible[has_support].tolist(), made[2 * n :], strict=True))
+    v.support = dict(zip(v.support_plots.tolist(), made[2 * n :], strict=True))
     if "care_reach" not in relax:
         service_ids = inst.services["service_id"].to_numpy()
         pairs = inst.model_pairs()
-        plot_of = pairs["plot"].to_numpy()
-        keep = np.isin(plot_of, np.fromiter(v.support, dtype=int, count=len(v.support)))
+        plot_of = pairs["plot"].to_numpy(dtype=np.int64)
+        keep = np.isin(plot_of, v.support_plots)
         rows = pairs.index.to_numpy()[keep]
         names = [
-            f"assign[{ids[p]},{service_ids[s]}]"
-            for p, s in zip(plot_of[keep], pairs["service"].to_numpy()[keep], strict=True)
+            f"assign[{p},{s}]"
+            for p, s in zip(
+                ids[plot_of[keep]].tolist(),
+                service_ids[pairs["service"].to_numpy(dtype=np.int64)[keep]].tolist(),
+                strict=True,
+            )
         ]
         m = len(names)
-        made = add_variables(
+        v.assign_rows = rows.astype(np.int64)
+        v.assign_ids = add_variable_ids(
             model, np.zeros(m), np.full(m, np.inf), np.full(m, integer_flows), names
         )
-        v.assign = dict(zip(rows.tolist(), made, strict=True))
+        v.assign = LazyVariables(model, v.assign_rows, v.assign_ids)
     if "demand" not in relax:
         demand_regions = set(
             inst.regions.loc[inst.regions["demand"].fillna(0) > 0, "region_id"].tolist()

@@ -27,7 +27,8 @@ def build(
     capacity = inst.plots["capacity"].to_numpy()
     min_homes = inst.plots["min_homes"].to_numpy()
     fixed = inst.plots["fixed_homes"].to_numpy(dtype=float)
-    free = [p for p in v.homes if np.isnan(fixed[p])]
+    is_free = np.isnan(fixed[v.plots])
+    free = v.plots[is_free]
     low = inst.module if "min_homes" in relax else min_homes[free].astype(int)
     # Two blocks of rows, one per free plot each: homes - capacity x used <= 0, then
     # homes - low x used >= 0 (in blocks, names of one length come in long runs: bulk.py).
@@ -35,8 +36,7 @@ def build(
     lb = np.concatenate([np.full(n, -np.inf), np.zeros(n)])
     ub = np.concatenate([np.zeros(n), np.full(n, np.inf)])
     row = np.repeat(np.arange(2 * n), 2)
-    pairs = [(v.modules[p], v.used[p]) for p in free]
-    var = [x for pair in pairs * 2 for x in pair]
+    var = np.tile(np.column_stack([v.module_ids[is_free], v.used_ids[is_free]]).ravel(), 2)
     coef = np.concatenate(
         [
             np.column_stack([np.full(n, inst.module), -capacity[free].astype(int)]).ravel(),
@@ -67,8 +67,8 @@ def build(
         model,
         np.full(1, float(low)),
         np.full(1, float(high)),
-        np.zeros(len(v.modules), dtype=np.int64),
-        list(v.modules.values()),
-        np.full(len(v.modules), float(inst.module)),
+        np.zeros(len(v.module_ids), dtype=np.int64),
+        v.module_ids,
+        np.full(len(v.module_ids), float(inst.module)),
         names=["target"],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from ortools.math_opt.python import mathopt
 
 from planner.instance import Instance
@@ -16,18 +17,20 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
     if "care_reach" in relax or not inst.support_types:
         return
     pairs = inst.pairs
-    rows = np.fromiter(v.assign, dtype=np.int64, count=len(v.assign))
-    assign = list(v.assign.values())
+    rows, assign = v.assign_rows, v.assign_ids
     plot_of = pairs["plot"].to_numpy(dtype=np.int64)[rows]
-    type_of = pairs["type"].to_numpy()[rows]
     service_of = pairs["service"].to_numpy(dtype=np.int64)[rows]
     # One row per (required type, support plot): assignments - support_p == 0, type by type.
     kinds = list(inst.support_types)
-    support_plots = np.fromiter(v.support, dtype=np.int64, count=len(v.support))
+    support_plots = v.support_plots
     position = np.full(len(inst.plots), -1, dtype=np.int64)
     position[support_plots] = np.arange(len(support_plots))
     kind_index = {kind: i for i, kind in enumerate(kinds)}
-    kind_of = np.array([kind_index.get(str(t), -1) for t in type_of], dtype=np.int64)
+    # the kind of each assignment's type (-1: not required), looked up once per distinct type
+    # (of the model's pairs only: all 218,503 pairs' types as objects took 6 ms at 5,000 plots)
+    codes, found = pd.factorize(pairs["type"].iloc[rows])
+    lookup = [kind_index.get(str(t), -1) for t in found.tolist()] + [-1]  # [-1]: missing
+    kind_of = np.array(lookup, dtype=np.int64)[codes]
     ok = kind_of >= 0
     n_rows = len(support_plots) * len(kinds)
     plot_ids = inst.plots["plot_id"].to_numpy().astype(str)
@@ -37,10 +40,9 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
         np.zeros(n_rows),
         np.zeros(n_rows),
         np.concatenate([kind_of[ok] * len(support_plots) + position[plot_of[ok]], support_rows]),
-        [var for var, keep in zip(assign, ok, strict=True) if keep]
-        + [v.support[int(p)] for _ in kinds for p in support_plots],
+        np.concatenate([assign[ok], np.tile(v.support_ids, len(kinds))]),
         np.concatenate([np.ones(int(ok.sum())), -np.ones(n_rows)]),
-        names=[f"care[{pid},{kind}]" for kind in kinds for pid in plot_ids[support_plots]],
+        names=[f"care[{pid},{kind}]" for kind in kinds for pid in plot_ids[support_plots].tolist()],
     )
     if "service_capacity" in relax:
         return
@@ -57,7 +59,7 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
         np.full(len(limited), -np.inf),
         capacity[limited],
         row_of[service_of[hit]],
-        [var for var, keep in zip(assign, hit, strict=True) if keep],
+        assign[hit],
         np.ones(int(hit.sum())),
         names=[f"service[{sid}]" for sid in inst.services["service_id"].to_numpy()[limited]],
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from itertools import compress
+
 import numpy as np
+import pandas as pd
 from ortools.math_opt.python import mathopt
 
 from planner.instance import Instance
@@ -47,25 +50,37 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
 
 def _region_bounds(model: mathopt.Model, inst: Instance, v: PlotVars) -> None:
     """Per region, in order, the rows min_r <= homes in r and homes in r <= max_r (in bulk)."""
-    region_of = inst.plots["region_id"].to_numpy()
-    members: dict[str, list[int]] = {}
-    for p in v.plots.tolist():
-        if isinstance(region_of[p], str):
-            members.setdefault(region_of[p], []).append(p)
-    lb, ub, names, row, var = [], [], [], [], []
-    for region_id, low, high in zip(
-        inst.regions["region_id"], inst.regions["min_homes"], inst.regions["max_homes"], strict=True
-    ):
-        for kind, bounds in (("min", (low, np.inf)), ("max", (-np.inf, high))):
-            if np.isnan(low if kind == "min" else high):
-                continue
-            plots = members.get(region_id, [])
-            row += [len(lb)] * len(plots)
-            var += [v.modules[p] for p in plots]
-            lb.append(float(bounds[0]))
-            ub.append(float(bounds[1]))
-            names.append(f"region_{kind}[{region_id}]")
-    add_rows(model, lb, ub, np.asarray(row, dtype=int), var, np.full(len(var), inst.module), names)
+    region_of = inst.plots["region_id"].to_numpy()[v.plots].tolist()
+    named = np.fromiter((isinstance(r, str) for r in region_of), bool, len(region_of))
+    codes, found = pd.factorize(np.array(region_of, dtype=object)[named])
+    at = np.flatnonzero(named)[np.argsort(codes, kind="stable")]  # plots by region, in order
+    size = np.bincount(codes, minlength=len(found))
+    start = np.cumsum(size) - size
+    size, start = np.append(size, 0), np.append(start, 0)  # [-1]: a region without plots
+    # one row per bound given, region by region (min before max), in the regions' order
+    low = inst.regions["min_homes"].to_numpy(dtype=float)
+    high = inst.regions["max_homes"].to_numpy(dtype=float)
+    given = ~np.isnan(np.column_stack([low, high]).ravel())
+    lb = np.column_stack([low, np.full(len(low), -np.inf)]).ravel()[given]
+    ub = np.column_stack([np.full(len(high), np.inf), high]).ravel()[given]
+    region_ids = inst.regions["region_id"].to_numpy()
+    group = np.repeat(pd.Index(found).get_indexer(region_ids), 2)[given]  # -1: no plots
+    count, first = size[group], start[group]
+    offset = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    names = [
+        f"region_{kind}[{region_id}]"
+        for region_id in region_ids.tolist()
+        for kind in ("min", "max")
+    ]
+    add_rows(
+        model,
+        lb,
+        ub,
+        np.repeat(np.arange(len(lb)), count),
+        v.module_ids[at[np.repeat(first, count) + offset]],
+        np.full(int(count.sum()), inst.module),
+        list(compress(names, given.tolist())),
+    )
 
 
 def _demand_cover(
