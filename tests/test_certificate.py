@@ -449,3 +449,34 @@ def test_the_allocation_hint_read_from_sqlite_is_the_ogr_reading(
 
     monkeypatch.setattr(pipeline, "_read_allocation_table", failing)
     assert pipeline.read_allocation(first) == ogr
+
+
+def test_kept_prices_read_with_pyarrow_are_the_pandas_reading(
+    first_run: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Prices by source (sorted) and the pricing LP's values, as the pandas reading gives them;
+    a missing value makes the file unreadable (logged): the solver then proves the gap."""
+    import logging
+
+    first = first_run[1]
+    table = pd.read_parquet(first / "reuse" / "prices.parquet")
+    expected = [
+        dict(zip(group["row"].astype(str), group["price"].astype(float), strict=True))
+        for _, group in table.groupby("source", sort=True)
+    ]
+    values = pd.read_parquet(first / "reuse" / "pricing.parquet")
+    earlier = read_earlier(first)
+    assert earlier.prices == expected and len(expected) == 2
+    assert [list(prices) for prices in earlier.prices] == [list(prices) for prices in expected]
+    assert earlier.pricing is not None and earlier.pricing.rows == expected[1]
+    assert earlier.pricing.values == dict(
+        zip(values["column"].astype(str), values["value"].astype(float), strict=True)
+    )
+    damaged = tmp_path / "damaged"
+    shutil.copytree(first, damaged)
+    table.assign(price=table["price"].where(table.index != 3)).to_parquet(
+        damaged / "reuse" / "prices.parquet"
+    )
+    with caplog.at_level(logging.WARNING, logger="planner.rerun"):
+        assert read_earlier(damaged).prices is None
+    assert "unreadable" in caplog.text
