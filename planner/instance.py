@@ -97,6 +97,18 @@ def sum_by(keys: Any, values: Any) -> pd.Series:
     return pd.Series(np.asarray(values)[mask]).groupby(keys[mask].astype(str)).sum()
 
 
+def _ids(column: pd.Series) -> tuple[Any, np.ndarray]:
+    """``column.astype(str)`` for a table, as its ``str`` array (the column a DataFrame makes of
+    the strings, without converting them back from Python objects: 1.3 ms of 3.8 ms for the
+    20,000 services' table), and as an object array; the object array for both where a value is
+    missing or there is none."""
+    text = column.astype(str)
+    values = text.to_numpy()
+    if len(text) and not text.hasnans and str(text.dtype) == "str":
+        return text.array, values
+    return values, values
+
+
 def _floor(value: float) -> int:
     return math.floor(value + EPS)
 
@@ -121,7 +133,7 @@ def _resolve_capacity(plots: gpd.GeoDataFrame, scenario: Scenario) -> pd.DataFra
     cost_per_home = plots["cost_per_home"].to_numpy(dtype=float)
     return pd.DataFrame(
         {
-            "plot_id": plots["plot_id"].astype(str).to_numpy(),
+            "plot_id": _ids(plots["plot_id"])[0],
             "name": plots["name"].to_numpy(dtype=object),
             "proposer": plots["proposer"].to_numpy(dtype=object),
             "group": plots["group"].to_numpy(dtype=object),
@@ -266,7 +278,7 @@ def _buurten(layer: gpd.GeoDataFrame | None, share: float) -> pd.DataFrame:
     names = layer["name"] if "name" in layer.columns else pd.Series([None] * len(layer))
     return pd.DataFrame(
         {
-            "buurt_id": layer["buurt_id"].astype(str).to_numpy(),
+            "buurt_id": _ids(layer["buurt_id"])[0],
             "name": names.to_numpy(dtype=object),
             "dwellings": dwellings,
             "cap": np.floor(share * dwellings + EPS).astype(int),
@@ -278,7 +290,7 @@ def _regions(layer: gpd.GeoDataFrame | None) -> pd.DataFrame:
     cols = ["region_id", "name", "min_homes", "max_homes", "demand"]
     if layer is None:
         return pd.DataFrame(columns=cols)
-    table = pd.DataFrame({"region_id": layer["region_id"].astype(str).to_numpy()})
+    table = pd.DataFrame({"region_id": _ids(layer["region_id"])[0]})
     table["name"] = layer["name"].to_numpy(dtype=object) if "name" in layer else table["region_id"]
     for col in cols[2:]:
         table[col] = layer[col].to_numpy(dtype=float) if col in layer else np.nan
@@ -395,8 +407,8 @@ def build_instance(
     plots["buurt_id"] = _membership(plot_points, layers.get("neighbourhoods"), "buurt_id", points)
     plots["region_id"] = _membership(plot_points, layers.get("regions"), "region_id", points)
 
-    service_ids = services_gdf["service_id"].astype(str).to_numpy()
-    service_types = services_gdf["type"].astype(str).to_numpy()
+    service_column, service_ids = _ids(services_gdf["service_id"])
+    type_column, service_types = _ids(services_gdf["type"])
     catchments = _catchments(service_ids, layers.get("service_areas"), scenario)
     nearby = compute_nearby(
         plot_geoms,
@@ -416,8 +428,8 @@ def build_instance(
 
     services = pd.DataFrame(
         {
-            "service_id": service_ids,
-            "type": service_types,
+            "service_id": service_column,
+            "type": type_column,
             "name": services_gdf["name"].to_numpy(dtype=object),
             "capacity": services_gdf["capacity"].to_numpy(dtype=float),
         }

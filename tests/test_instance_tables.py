@@ -142,3 +142,19 @@ def test_membership_is_the_point_by_point_reading_on_edges_and_overlaps() -> Non
     assert got.tolist() == expected.tolist()
     assert sum(v is not None for v in got) > 400
     assert _membership(points, areas, "buurt_id", STRtree(points)).tolist() == got.tolist()
+
+
+@pytest.mark.parametrize(
+    "values", [["a", "b", "c"], ["a", None, "c"], [1, 2.5, "x"], [], [None, None]]
+)
+def test_id_columns_make_the_table_the_strings_would(values: list) -> None:
+    """``_ids`` gives the column a DataFrame makes of ``astype(str)``'s strings, and those."""
+    from planner.instance import _ids
+
+    column = pd.Series(values, dtype=object)
+    strings = column.astype(str).to_numpy()
+    for_table, objects = _ids(column)
+    assert objects.dtype == object and objects.tolist() == strings.tolist()
+    got, expected = pd.DataFrame({"id": for_table}), pd.DataFrame({"id": strings})
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["id"].map(type).tolist() == expected["id"].map(type).tolist()
