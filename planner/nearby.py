@@ -84,12 +84,19 @@ def digests(geoms: np.ndarray) -> np.ndarray:
 
 def _geometry_digest(digest: Any, geoms: np.ndarray) -> None:
     """Digest the geometries by kind, dimension, emptiness, coordinates and parts (shapely's
-    ragged arrays): as exact as their WKB, without a bytes object per geometry (20,000 service
-    points: 1.5 ms against 4.5 ms); WKB where the kinds do not mix in ragged arrays."""
+    ragged arrays; points need no parts): as exact as their WKB, without a bytes object per
+    geometry (20,000 service points: 1.1 ms against 4.5 ms); WKB where the kinds do not mix in
+    ragged arrays."""
     geoms = np.asarray(geoms, dtype=object)
     digest.update(f"\x1f{len(geoms)}".encode())
-    for flags in (shapely.get_type_id(geoms), shapely.has_z(geoms), shapely.is_empty(geoms)):
+    kinds, has_z = shapely.get_type_id(geoms), shapely.has_z(geoms)
+    for flags in (kinds, has_z, shapely.is_empty(geoms)):
         digest.update(np.ascontiguousarray(flags, dtype="<i1").tobytes())
+    if len(geoms) and not kinds.any():  # all points
+        coords = shapely.get_coordinates(geoms, include_z=bool(has_z.any()))
+        digest.update(f"\x1fpoints,{coords.shape[1]}".encode())
+        digest.update(np.ascontiguousarray(coords, dtype="<f8").tobytes())
+        return
     try:
         kind, coords, offsets = shapely.to_ragged_array(geoms)
     except ValueError:  # kinds that do not mix (points and polygons), none at all
