@@ -199,21 +199,20 @@ class _Columns:
     @classmethod
     def of(cls, inst: Instance, v: Any, arrays: Arrays) -> _Columns:
         var_ids = arrays.var_ids
-        plots = np.fromiter(v.used, dtype=np.int64, count=len(v.used))
         support = np.full(len(inst.plots), -1, dtype=np.int64)
-        owners = np.fromiter(v.support, dtype=np.int64, count=len(v.support))
-        support[owners] = _positions(var_ids, v.support.values())
+        owners = v.support_plots
+        support[owners] = np.searchsorted(var_ids, v.support_ids)
         support_ub = np.full(len(inst.plots), np.nan)
         support_ub[owners] = arrays.ux[support[owners]]
-        keys = np.fromiter(v.assign, dtype=np.int64, count=len(v.assign))
+        keys = v.assign_rows
         pairs = inst.model_pairs().loc[keys] if len(keys) else inst.model_pairs().iloc[:0]
         return cls(
-            plots=plots,
-            used=_positions(var_ids, v.used.values()),
-            modules=_positions(var_ids, (v.modules[p] for p in v.used), len(v.used)),
+            plots=np.asarray(v.plots, dtype=np.int64),
+            used=np.searchsorted(var_ids, v.used_ids),
+            modules=np.searchsorted(var_ids, v.module_ids),
             support=support,
             support_ub=support_ub,
-            assign=_positions(var_ids, v.assign.values()),
+            assign=np.searchsorted(var_ids, v.assign_ids),
             assign_plot=pairs["plot"].to_numpy(dtype=np.int64),
             assign_type=pd.factorize(pairs["type"].to_numpy(), sort=True)[0],
             flow=_positions(var_ids, v.flow.values()),

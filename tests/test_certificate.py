@@ -480,3 +480,30 @@ def test_kept_prices_read_with_pyarrow_are_the_pandas_reading(
     with caplog.at_level(logging.WARNING, logger="planner.rerun"):
         assert read_earlier(damaged).prices is None
     assert "unreadable" in caplog.text
+
+
+def test_the_pricing_lp_finds_its_columns_by_the_builders_ids(first_run: tuple[Path, Path]) -> None:
+    """_Columns (why_unused) reads column positions from PlotVars' id arrays: the same as the
+    positions of the model's Variable objects."""
+    from planner.why_unused import _Columns
+
+    scenario = load_scenario(first_run[0])
+    inst = build_instance(load_layers(scenario), scenario)
+    built = build(inst)
+    arrays = built.arrays()
+    cols = _Columns.of(inst, built.vars, arrays)
+    v = built.vars
+
+    def at(variables: Any) -> np.ndarray:
+        return np.searchsorted(arrays.var_ids, [var.id for var in variables])
+
+    assert np.array_equal(cols.plots, list(v.used))
+    assert np.array_equal(cols.used, at(v.used.values()))
+    assert np.array_equal(cols.modules, at(v.modules[p] for p in v.used))
+    assert np.array_equal(cols.support[list(v.support)], at(v.support.values()))
+    assert (cols.support >= 0).sum() == len(v.support) > 0
+    assert np.array_equal(cols.assign, at(v.assign.values())) and len(cols.assign) > 100
+    assert np.array_equal(
+        arrays.var_names[cols.used],
+        [f"used[{p}]" for p in inst.plots["plot_id"].to_numpy()[list(v.used)]],
+    )
