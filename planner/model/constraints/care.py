@@ -48,8 +48,7 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
         return
     # One row per limited service: its assignments <= capacity_j, in order of first appearance.
     capacity = inst.services["capacity"].to_numpy(dtype=float)
-    services, first = np.unique(service_of, return_index=True)
-    order = services[np.argsort(first, kind="stable")]
+    order = pd.unique(service_of)  # by hashing: a stable np.unique took 2 ms at 5,000 plots
     limited = order[~np.isnan(capacity[order])]
     row_of = np.full(len(inst.services), -1, dtype=np.int64)
     row_of[limited] = np.arange(len(limited))
