@@ -48,7 +48,7 @@ def add_variables(
     lb: np.ndarray,
     ub: np.ndarray,
     integer: np.ndarray,
-    names: Sequence[str],
+    names: Sequence[str] | np.ndarray,
     *,
     fast: bool = True,
 ) -> list[mathopt.Variable]:
@@ -61,7 +61,7 @@ def add_variable_ids(
     lb: np.ndarray,
     ub: np.ndarray,
     integer: np.ndarray,
-    names: Sequence[str],
+    names: Sequence[str] | np.ndarray,
     *,
     fast: bool = True,
 ) -> np.ndarray:
@@ -74,7 +74,7 @@ def add_variable_ids(
     store = _storage(model) if fast else None
     if store is None or not len(names):
         made = [
-            model.add_variable(lb=float(lo), ub=float(hi), is_integer=bool(i), name=name)
+            model.add_variable(lb=float(lo), ub=float(hi), is_integer=bool(i), name=str(name))
             for lo, hi, i, name in zip(lb, ub, integer, names, strict=True)
         ]
         return np.fromiter((x.id for x in made), dtype=np.int64, count=len(made))
@@ -107,7 +107,7 @@ def add_rows(
     row: np.ndarray,
     var: Sequence[mathopt.Variable] | np.ndarray,
     coef: np.ndarray,
-    names: Sequence[str] | None = None,
+    names: Sequence[str] | np.ndarray | None = None,
     *,
     fast: bool = True,
 ) -> None:
@@ -119,7 +119,7 @@ def add_rows(
     lb = np.asarray(lb, dtype=float)
     ub = np.asarray(ub, dtype=float)
     n = len(lb)
-    names = list(names) if names is not None else [""] * n
+    names = names if names is not None else [""] * n
     row = np.asarray(row, dtype=np.int64)
     var_ids = np.asarray(var, dtype=np.int64) if isinstance(var, np.ndarray) else ids_of(var)
     coef = np.asarray(coef, dtype=float)
@@ -169,7 +169,27 @@ def set_linear_objective(
     model.objective.is_maximize = maximize
 
 
-def _add_named(store: object, kind: object, names: Sequence[str]) -> np.ndarray:
+def bracketed(prefix: str, *keys: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The names ``f"{prefix}[{a},{b},...]"`` with a = table_a[at_a], ... for keys
+    (table, at), as the NumPy unicode array the storage reads (``_add_named``).
+
+    Each table's entries are made text once and then taken, where f-strings made a Python
+    string per name and ``_add_named`` converted them again (40,387 assignment names: 1.6
+    against 3.4 ms). The same strings: ``astype(str)`` is ``str()`` of each entry, as an
+    f-string's ``{}``.
+    """
+    out: np.ndarray | None = None
+    for k, (table, at) in enumerate(keys):
+        text = np.char.add(f"{prefix}[" if k == 0 else ",", np.asarray(table).astype(str))
+        if k == len(keys) - 1:
+            text = np.char.add(text, "]")
+        text = text[np.asarray(at, dtype=np.int64)]
+        out = text if out is None else np.char.add(out, text)
+    assert out is not None, "bracketed needs a key"
+    return out
+
+
+def _add_named(store: object, kind: object, names: Sequence[str] | np.ndarray) -> np.ndarray:
     """New elements with these names, ids in order.
 
     The storage reads a NumPy unicode array at its full width, so a name shorter than the longest
@@ -220,7 +240,7 @@ def _add_rows_public(
     row: np.ndarray,
     var_ids: np.ndarray,
     coef: np.ndarray,
-    names: list[str],
+    names: Sequence[str] | np.ndarray,
 ) -> None:
     """The same rows through the public API (slow; the reference for the fast path)."""
     order = np.argsort(row, kind="stable")
@@ -231,4 +251,4 @@ def _add_rows_public(
             float(c) * model.get_variable(int(k))
             for k, c in zip(var_ids[idx], coef[idx], strict=True)
         )
-        model.add_linear_constraint(lb=float(lb[i]), ub=float(ub[i]), expr=expr, name=names[i])
+        model.add_linear_constraint(lb=float(lb[i]), ub=float(ub[i]), expr=expr, name=str(names[i]))

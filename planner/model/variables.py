@@ -10,7 +10,7 @@ import pandas as pd
 from ortools.math_opt.python import mathopt
 
 from planner.instance import Instance
-from planner.model.bulk import add_variable_ids, variables_of
+from planner.model.bulk import add_variable_ids, bracketed, variables_of
 
 
 def _no_ids() -> np.ndarray:
@@ -159,14 +159,16 @@ def create_variables(
     has_support = _can_support(inst, eligible, "care_reach" in relax)
     # In blocks: modules of every plot, then used, then support (where care allows), so that
     # names of one length come in long runs (planner.model.bulk adds a run in one call).
-    pid = ids[eligible].astype(str)
     n, k = len(eligible), int(has_support.sum())
     lb = np.concatenate([np.where(fixed, cap // module, 0), fixed.astype(float), np.zeros(k)])
     ub = np.concatenate([cap // module, np.ones(n), np.floor(share_cap * cap[has_support] + 1e-9)])
-    names = (
-        [f"modules[{x}]" for x in pid.tolist()]
-        + [f"used[{x}]" for x in pid.tolist()]
-        + [f"support[{x}]" for x in pid[has_support].tolist()]
+    everyone = np.arange(n)
+    names = np.concatenate(
+        [
+            bracketed("modules", (ids[eligible], everyone)),
+            bracketed("used", (ids[eligible], everyone)),
+            bracketed("support", (ids[eligible], everyone[has_support])),
+        ]
     )
     col = add_variable_ids(model, lb, ub, np.ones(2 * n + k, dtype=bool), names)
     made = variables_of(model, col)
@@ -183,14 +185,11 @@ def create_variables(
         plot_of = pairs["plot"].to_numpy(dtype=np.int64)
         keep = np.isin(plot_of, v.support_plots)
         rows = pairs.index.to_numpy()[keep]
-        names = [
-            f"assign[{p},{s}]"
-            for p, s in zip(
-                ids[plot_of[keep]].tolist(),
-                service_ids[pairs["service"].to_numpy(dtype=np.int64)[keep]].tolist(),
-                strict=True,
-            )
-        ]
+        names = bracketed(
+            "assign",
+            (ids, plot_of[keep]),
+            (service_ids, pairs["service"].to_numpy(dtype=np.int64)[keep]),
+        )
         m = len(names)
         v.assign_rows = rows.astype(np.int64)
         v.assign_ids = add_variable_ids(

@@ -51,7 +51,7 @@ def build(
             np.char.add(np.char.add("min_homes[", pid), "]"),
         ]
     )
-    add_rows(model, lb, ub, row, var, coef, names=names.tolist())
+    add_rows(model, lb, ub, row, var, coef, names=names)
     target = inst.scenario.target_homes
     if mode == "target":
         low, high = target, target

@@ -7,7 +7,7 @@ import pandas as pd
 from ortools.math_opt.python import mathopt
 
 from planner.instance import Instance
-from planner.model.bulk import add_rows
+from planner.model.bulk import add_rows, bracketed
 from planner.model.variables import PlotVars
 
 
@@ -33,7 +33,7 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
     kind_of = np.array(lookup, dtype=np.int64)[codes]
     ok = kind_of >= 0
     n_rows = len(support_plots) * len(kinds)
-    plot_ids = inst.plots["plot_id"].to_numpy().astype(str)
+    plot_ids = inst.plots["plot_id"].to_numpy()
     support_rows = np.arange(n_rows)
     add_rows(
         model,
@@ -42,7 +42,11 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
         np.concatenate([kind_of[ok] * len(support_plots) + position[plot_of[ok]], support_rows]),
         np.concatenate([assign[ok], np.tile(v.support_ids, len(kinds))]),
         np.concatenate([np.ones(int(ok.sum())), -np.ones(n_rows)]),
-        names=[f"care[{pid},{kind}]" for kind in kinds for pid in plot_ids[support_plots].tolist()],
+        names=bracketed(
+            "care",
+            (plot_ids, np.tile(support_plots, len(kinds))),
+            (np.array(kinds, dtype=object), np.repeat(np.arange(len(kinds)), len(support_plots))),
+        ),
     )
     if "service_capacity" in relax:
         return
@@ -60,5 +64,5 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
         row_of[service_of[hit]],
         assign[hit],
         np.ones(int(hit.sum())),
-        names=[f"service[{sid}]" for sid in inst.services["service_id"].to_numpy()[limited]],
+        names=bracketed("service", (inst.services["service_id"].to_numpy(), limited)),
     )

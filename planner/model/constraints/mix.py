@@ -6,7 +6,7 @@ import numpy as np
 from ortools.math_opt.python import mathopt
 
 from planner.instance import Instance
-from planner.model.bulk import add_rows
+from planner.model.bulk import add_rows, bracketed
 from planner.model.variables import PlotVars
 
 
@@ -25,10 +25,7 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
             np.repeat(np.arange(n), 2),
             np.column_stack([v.support_ids, modules]).ravel(),
             np.tile([1.0, -(inst.module * support.max_share_per_plot)], n),
-            names=[
-                f"plot_mix[{pid}]"
-                for pid in inst.plots["plot_id"].to_numpy()[v.support_plots].tolist()
-            ],
+            names=bracketed("plot_mix", (inst.plots["plot_id"].to_numpy(), v.support_plots)),
         )
     if "support_share" not in relax and support.min_share > 0:
         # sum support - min_share x module x sum modules >= 0, added in one piece: at national
