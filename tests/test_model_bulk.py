@@ -269,3 +269,14 @@ def test_grouped_rows_follow_their_rules(rows, services, required, low, high, mo
         for j in limited
     ]
     assert _rows(proto, "service[") == service
+
+
+def test_bracketed_names_are_the_f_strings():
+    plots = np.array(["P1", "P22", "Q"], dtype=object)
+    services = np.array([7, 123])  # numbers are written as str() writes them
+    at, to = np.array([2, 0, 1, 1]), np.array([0, 1, 1, 0])
+    got = bulk.bracketed("assign", (plots, at), (services, to))
+    expected = [f"assign[{plots[p]},{services[s]}]" for p, s in zip(at, to, strict=True)]
+    assert got.tolist() == expected
+    assert bulk.bracketed("used", (plots, np.array([1]))).tolist() == ["used[P22]"]
+    assert bulk.bracketed("used", (plots, np.zeros(0, dtype=int))).size == 0

@@ -79,11 +79,23 @@ def add_variable_ids(
         ]
         return np.fromiter((x.id for x in made), dtype=np.int64, count=len(made))
     ids = _add_named(store, enums.ElementType.VARIABLE, names)
-    keys = ids.reshape(-1, 1)
-    store.set_attrs(enums.DoubleAttr1.VARIABLE_LOWER_BOUND, keys, lb)
-    store.set_attrs(enums.DoubleAttr1.VARIABLE_UPPER_BOUND, keys, ub)
-    store.set_attrs(enums.BoolAttr1.VARIABLE_INTEGER, keys, integer)
+    _set_new(store, enums.DoubleAttr1.VARIABLE_LOWER_BOUND, ids, lb, -np.inf)
+    _set_new(store, enums.DoubleAttr1.VARIABLE_UPPER_BOUND, ids, ub, np.inf)
+    _set_new(store, enums.BoolAttr1.VARIABLE_INTEGER, ids, integer, False)
     return ids
+
+
+def _set_new(
+    store: object, attr: object, ids: np.ndarray, values: np.ndarray, default: object
+) -> None:
+    """Set an attribute of new elements, leaving out those at the storage's default (which a
+    new element has): the care assignments' upper bounds and integrality (40,387 each) need no
+    call."""
+    differ = values != default
+    if differ.all():
+        store.set_attrs(attr, ids.reshape(-1, 1), values)
+    elif differ.any():
+        store.set_attrs(attr, ids[differ].reshape(-1, 1), values[differ])
 
 
 def variables_of(model: mathopt.Model, ids: np.ndarray) -> list[mathopt.Variable]:
@@ -129,9 +141,8 @@ def add_rows(
         _add_rows_public(model, lb, ub, row, var_ids, coef, names)
         return
     ids = _add_named(store, enums.ElementType.LINEAR_CONSTRAINT, names)
-    keys = ids.reshape(-1, 1)
-    store.set_attrs(enums.DoubleAttr1.LINEAR_CONSTRAINT_LOWER_BOUND, keys, lb)
-    store.set_attrs(enums.DoubleAttr1.LINEAR_CONSTRAINT_UPPER_BOUND, keys, ub)
+    _set_new(store, enums.DoubleAttr1.LINEAR_CONSTRAINT_LOWER_BOUND, ids, lb, -np.inf)
+    _set_new(store, enums.DoubleAttr1.LINEAR_CONSTRAINT_UPPER_BOUND, ids, ub, np.inf)
     if len(coef):
         store.set_attrs(
             enums.DoubleAttr2.LINEAR_CONSTRAINT_COEFFICIENT,
