@@ -286,13 +286,13 @@ class _Blocks:
 
 
 def _text(kinds: list[str], codes: np.ndarray) -> pd.Series:
-    """``kinds[codes]`` as the ``str`` column a DataFrame makes of Python strings, built in
-    Arrow: 1.4 ms against 7 ms for 220,000 pairs."""
+    """``kinds[codes]`` as the column a DataFrame makes of the Python strings (``str``), built
+    in Arrow: 1.4 ms against 7 ms for 220,000 pairs. No pairs: the DataFrame's own (object)."""
     import pyarrow as pa
 
     dtype = pd.StringDtype(na_value=np.nan)
-    if dtype.storage != "pyarrow":  # pragma: no cover - pandas without pyarrow
-        return pd.Series(np.array(kinds, dtype=object)[codes], dtype=dtype)
+    if not len(codes) or dtype.storage != "pyarrow":
+        return pd.DataFrame({"type": np.array(kinds, dtype=object)[codes]})["type"]
     names = pa.array(kinds, type=pa.large_string())
     return pd.Series(pd.array(names.take(pa.array(codes)), dtype=dtype))
 

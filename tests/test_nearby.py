@@ -245,3 +245,21 @@ def test_kept_pairs_out_of_their_order_or_incomplete_are_computed_again(
     with caplog.at_level(logging.WARNING, logger="planner.nearby"):
         assert nearby.read(tmp_path) is None
     assert "unreadable" in caplog.text
+
+
+def test_no_pairs_at_all_keep_the_columns_a_dataframe_makes(
+    world: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """Services out of every plot's reach: no pairs, with ``type`` the object column a
+    DataFrame makes of no strings (as before), cold and kept alike."""
+    scenario_path, layers = world
+    scenario = load_scenario(scenario_path)
+    services = layers["services"].copy()
+    services["geometry"] = services.geometry.translate(10_000_000.0, 0.0)
+    layers = {**layers, "services": services}
+    cold = build_instance(layers, scenario)
+    assert len(cold.nearby.pairs) == 0
+    assert cold.nearby.pairs.dtypes.astype(str).tolist() == ["int64", "int64", "object", "float64"]
+    warm = build_instance(layers, scenario, _kept(cold, tmp_path))
+    pd.testing.assert_frame_equal(warm.nearby.pairs, cold.nearby.pairs)
+    pd.testing.assert_frame_equal(warm.pairs, cold.pairs)
