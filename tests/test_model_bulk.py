@@ -71,7 +71,8 @@ def test_fast_and_public_paths_build_the_same_model(instances, monkeypatch, mode
 
 
 def test_column_ids_and_lazy_maps_match_the_variables(instances):
-    """The builders' id arrays are the dicts' Variables; assign and homes read like dicts."""
+    """The builders' id arrays are the dicts' Variables; assign, flow and homes read like dicts."""
+    assert all(len(build(inst).vars.flow) > 0 for inst in instances[-1:])  # the CFLP has flows
     for inst in instances:
         built = build(inst)
         v = built.vars
@@ -90,6 +91,13 @@ def test_column_ids_and_lazy_maps_match_the_variables(instances):
             assert r in v.assign and v.assign[r].id == i
             assert v.assign[r].name == built.model.get_variable(i).name
         assert -1 not in v.assign and v.assign.get(-1) is None
+        assert [x.id for x in v.flow.values()] == v.flow_ids.tolist()
+        assert [p for _, p in v.flow] == v.flow_plots.tolist()
+        travel = inst.travel.iloc[v.flow_travel]
+        pid = inst.plots["plot_id"].tolist()
+        assert list(v.flow) == list(zip(travel["region_id"], travel["plot"], strict=True))
+        for key, x in v.flow.items():
+            assert v.flow[key].id == x.id and x.name == f"flow[{key[0]},{pid[key[1]]}]"
         for p, x in v.modules.items():
             term = v.homes[p]
             assert (term.variable.id, term.coefficient) == (x.id, inst.module)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 from ortools.math_opt.python import mathopt
 
 from planner.instance import Instance
-from planner.model.objective import cost_expression
+from planner.model.bulk import add_rows
+from planner.model.objective import cost_terms
 from planner.model.variables import PlotVars
 
 
@@ -14,4 +16,13 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
     budget = inst.scenario.budget_eur
     if budget is None or "budget" in relax:
         return
-    model.add_linear_constraint(cost_expression(inst, v) <= budget, name="budget")
+    ids, coef = cost_terms(inst, v)  # in one piece: one term per column is slow (bulk.py)
+    add_rows(
+        model,
+        np.full(1, -np.inf),
+        np.full(1, float(budget)),
+        np.zeros(len(ids), dtype=np.int64),
+        ids,
+        coef,
+        names=["budget"],
+    )

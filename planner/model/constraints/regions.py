@@ -9,7 +9,7 @@ import pandas as pd
 from ortools.math_opt.python import mathopt
 
 from planner.instance import Instance
-from planner.model.bulk import add_rows
+from planner.model.bulk import add_rows, bracketed
 from planner.model.variables import PlotVars
 
 
@@ -21,31 +21,76 @@ def build(model: mathopt.Model, inst: Instance, v: PlotVars, *, relax: frozenset
         _region_bounds(model, inst, v)
     if "demand" in relax:
         return
-    into_plot: dict[int, list[mathopt.Variable]] = {}
-    from_region: dict[str, list[mathopt.Variable]] = {}
-    for (region_id, p), var in v.flow.items():
-        into_plot.setdefault(p, []).append(var)
-        from_region.setdefault(region_id, []).append(var)
-    for row in inst.regions.itertuples(index=False):
-        demand = 0.0 if np.isnan(row.demand) else float(row.demand)
-        if demand > 0:
-            model.add_linear_constraint(
-                mathopt.fast_sum(from_region.get(row.region_id, [])) == demand,
-                name=f"demand[{row.region_id}]",
-            )
+    # In bulk, by the flows' column ids (a row per call was 1.4 s of OR-Library capa's 2.2 s
+    # build, 100,000 flows): demand rows, then into rows, then link rows, as they were added.
     ids = inst.plots["plot_id"].to_numpy()
-    for p, terms in into_plot.items():
-        model.add_linear_constraint(mathopt.fast_sum(terms) <= v.homes[p], name=f"into[{ids[p]}]")
+    region_ids = inst.regions["region_id"].to_numpy()
+    flow_region = inst.travel["region_id"].to_numpy()[v.flow_travel]
+    m = len(v.flow_ids)
+    # demand_r == sum of the flows from r, for every region with demand, in the regions' order
+    demand = inst.regions["demand"].to_numpy(dtype=float)
+    served = np.flatnonzero(np.where(np.isnan(demand), 0.0, demand) > 0)
+    if len(served):
+        flows, count = _grouped(flow_region, region_ids[served])
+        add_rows(
+            model,
+            demand[served],
+            demand[served],
+            np.repeat(np.arange(len(served)), count),
+            v.flow_ids[flows],
+            np.ones(len(flows)),
+            bracketed("demand", (region_ids, served)),
+        )
+    if not m:
+        return  # no into or link rows, nor cover cuts (no plot takes demand)
+    # flows into p - module x modules_p <= 0, for every plot a flow goes to, in order of the flows
+    into = pd.unique(v.flow_plots)
+    row_of = np.zeros(len(inst.plots), dtype=np.int64)
+    row_of[into] = np.arange(len(into))
+    at = np.searchsorted(v.plots, into)
+    add_rows(
+        model,
+        np.full(len(into), -np.inf),
+        np.zeros(len(into)),
+        np.concatenate([row_of[v.flow_plots], np.arange(len(into))]),
+        np.concatenate([v.flow_ids, v.module_ids[at]]),
+        np.concatenate([np.ones(m), np.full(len(into), -float(inst.module))]),
+        bracketed("into", (ids, into)),
+    )
     # Strong linking (the classic facility-location cut): a closed plot takes no demand. It is
     # implied by the rows above for integer solutions but tightens the LP bound a great deal.
-    demand = dict(zip(inst.regions["region_id"], inst.regions["demand"].fillna(0), strict=True))
-    capacity = inst.plots["capacity"].to_numpy()
-    for (region_id, p), var in v.flow.items():
-        model.add_linear_constraint(
-            var <= min(float(demand[region_id]), float(capacity[p])) * v.used[p],
-            name=f"link[{region_id},{ids[p]}]",
-        )
-    _demand_cover(model, inst, v, into_plot)
+    # flow - min(demand_r, capacity_p) x used_p <= 0, one row per flow.
+    filled = np.where(np.isnan(demand), 0.0, demand).tolist()  # as fillna(0)
+    of_region = dict(zip(region_ids.tolist(), filled, strict=True))
+    codes, found = pd.factorize(flow_region)
+    region_demand = np.array([float(of_region[r]) for r in found.tolist()], dtype=float)
+    capacity = inst.plots["capacity"].to_numpy().astype(float)
+    most = np.minimum(region_demand[codes], capacity[v.flow_plots]) if m else np.zeros(0)
+    add_rows(
+        model,
+        np.full(m, -np.inf),
+        np.zeros(m),
+        np.tile(np.arange(m), 2),
+        np.concatenate([v.flow_ids, v.used_ids[np.searchsorted(v.plots, v.flow_plots)]]),
+        np.concatenate([np.ones(m), -most]),
+        bracketed("link", (flow_region, np.arange(m)), (ids, v.flow_plots)),
+    )
+    _demand_cover(model, inst, v, into.tolist())
+
+
+def _grouped(keys: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each target in order, the positions of the keys equal to it (in order), all in one
+    array, and how many each target has (a dict of lists, grouped in NumPy)."""
+    codes, found = pd.factorize(keys)
+    known = codes >= 0
+    by_group = np.flatnonzero(known)[np.argsort(codes[known], kind="stable")]
+    size = np.bincount(codes[known], minlength=len(found))
+    start = np.append(np.cumsum(size) - size, 0)
+    size = np.append(size, 0)  # [-1]: a target no key equals
+    group = pd.Index(found).get_indexer(targets)
+    count, first = size[group], start[group]
+    offset = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    return by_group[np.repeat(first, count) + offset], count
 
 
 def _region_bounds(model: mathopt.Model, inst: Instance, v: PlotVars) -> None:
@@ -87,7 +132,7 @@ def _demand_cover(
     model: mathopt.Model,
     inst: Instance,
     v: PlotVars,
-    into_plot: dict[int, list[mathopt.Variable]],
+    into_plot: list[int],
 ) -> None:
     """Valid cuts from the demand rows: the plots used must be able to hold all the demand.
 
