@@ -159,8 +159,9 @@ class _Greedy:
         starts = np.flatnonzero(start[keep]).tolist()
         ends = [*starts[1:], len(plot)] if starts else []
         service_list, distance_list = service.tolist(), distance.tolist()
-        for a, b in zip(starts, ends, strict=True):
-            reach[int(plot[a])][kinds[codes[a]]] = list(
+        plot_list, kind_list = plot.tolist(), [kinds[c] for c in codes[starts].tolist()]
+        for a, b, kind in zip(starts, ends, kind_list, strict=True):
+            reach[plot_list[a]][kind] = list(
                 zip(service_list[a:b], distance_list[a:b], strict=True)
             )
         return reach
@@ -403,9 +404,11 @@ class _Greedy:
 
     def fill_region_minimums(self) -> None:
         """Each region up to its minimum with its best plots (not beyond what it needs)."""
+        members: dict[int, list[int]] = {}  # per region its plots, best first (one pass)
+        for p, r in zip(self.order, self.region[self.order].tolist(), strict=True):
+            members.setdefault(r, []).append(p)
         for r in np.flatnonzero(self.region_min > 0).tolist():
-            members = [p for p in self.order if self.region[p] == r]
-            self._passes(members, lambda r=r: self.region_min[r] - self.s.region_load[r])
+            self._passes(members.get(r, []), lambda r=r: self.region_min[r] - self.s.region_load[r])
 
     def fill_target(self) -> None:
         """Best plots first until the target is reached or no plot can grow."""
