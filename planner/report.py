@@ -1029,10 +1029,12 @@ def _display_key(layer: str, crs: pyproj.CRS) -> str:
     import geopandas
 
     work = pyproj.CRS(_WORK_CRS)
+    # A transformer takes a few milliseconds to make; validated layers are in RD New already
+    to_work = "" if crs == work else pyproj.Transformer.from_crs(crs, work, always_xy=True)
     parts = [
         layer,
         crs.to_wkt(),
-        pyproj.Transformer.from_crs(crs, work, always_xy=True).definition,
+        getattr(to_work, "definition", to_work),
         _to_display(work).definition,
         hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
         *(shapely.__version__, shapely.geos_version_string, pyproj.__version__),
