@@ -344,11 +344,12 @@ def _lp_prices(
         lp_algorithm=mathopt.LPAlgorithm.DUAL_SIMPLEX,
     )
     prepared = time.perf_counter()
-    solution = _kept_solution(lp, keep, earlier)
+    matched = _matched(lp, earlier)
+    solution = _kept_solution(lp, keep, matched)
     how = "kept from the earlier run" if solution is not None else "solved"
-    if solution is None and earlier is not None:
+    if solution is None and matched is not None:
         allocated = _plot_columns(cols, result.homes > 0, len(lp.var_ids))
-        solution = _from_earlier_prices(name, lp, keep, allocated, earlier, params)
+        solution = _from_earlier_prices(name, lp, keep, allocated, matched, params)
         how = "solved from the earlier run's prices" if solution is not None else how
     if solution is None:
         solution = solve_lp(proto_of(name, lp, keep), lp, params)
@@ -373,16 +374,22 @@ def _lp_prices(
     return prices
 
 
-def _kept_solution(lp: Arrays, keep: np.ndarray, earlier: Pricing | None) -> LpSolution | None:
-    """The earlier run's pricing LP solution (matched by name), if it is still optimal here."""
+def _matched(lp: Arrays, earlier: Pricing | None) -> LpSolution | None:
+    """The earlier run's pricing LP solution in this LP's columns and rows (by name)."""
     if earlier is None:
         return None
     x = by_name(lp.var_names, earlier.values)
-    y = prices_by_row(lp, earlier.rows)
-    if not still_optimal(lp, keep, x, y):
+    return LpSolution(optimal=True, infeasible=False, x=x, y=prices_by_row(lp, earlier.rows))
+
+
+def _kept_solution(lp: Arrays, keep: np.ndarray, matched: LpSolution | None) -> LpSolution | None:
+    """The earlier run's pricing LP solution (``_matched``), if it is still optimal here."""
+    if matched is None or matched.y is None:
+        return None
+    if not still_optimal(lp, keep, matched.x, matched.y):
         log.info("plot reasons: the earlier pricing LP is not optimal here; solving it")
         return None
-    return LpSolution(optimal=True, infeasible=False, x=x, y=y)
+    return matched
 
 
 def _plot_columns(cols: _Columns, plots: np.ndarray, width: int) -> np.ndarray:
@@ -402,10 +409,11 @@ def _from_earlier_prices(
     lp: Arrays,
     keep: np.ndarray,
     allocated: np.ndarray,
-    earlier: Pricing,
+    earlier: LpSolution,
     params: Any,
 ) -> LpSolution | None:
     """The LP solved over the columns the earlier run's prices leave in play, or None.
+    ``earlier`` is that run's solution in this LP's columns and rows (``_matched``).
 
     A small change leaves most columns priced out by the earlier prices (reduced cost well
     below zero at their lower bound 0); the LP over the others, with those fixed at 0, is
@@ -422,10 +430,10 @@ def _from_earlier_prices(
     def reduced(y: np.ndarray) -> np.ndarray:  # in the maximising form: > 0 would pay
         return sense * lp.objective - lp.matrix.T @ (sense * y)
 
-    x = by_name(lp.var_names, earlier.values)
+    assert earlier.y is not None  # _matched gives prices for every row
     # in play: in the earlier solution, not at 0 by their bounds, or (nearly) paying
-    near = reduced(prices_by_row(lp, earlier.rows)) > -tol
-    inside = keep & (allocated | (x != 0) | (lp.lx != 0) | near)
+    near = reduced(earlier.y) > -tol
+    inside = keep & (allocated | (earlier.x != 0) | (lp.lx != 0) | near)
     for _ in range(RESTRICTED_ROUNDS):
         solution = solve_lp(proto_of(name, lp, inside), lp, params)
         if not solution.optimal or solution.y is None:
