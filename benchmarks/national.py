@@ -807,8 +807,13 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     ]
     rows, stages = [], []
     for label, path, sets in changes:
-        cold = measure_in_child(path, runs / "cold", sets=sets)
-        warm = measure_in_child(path, runs / "warm", hint_from=first_dir, sets=sets)
+        pairs = []
+        for _ in range(args.repeat):  # alternating, so a slow spell of the machine hits both
+            cold = measure_in_child(path, runs / "cold", sets=sets)
+            warm = measure_in_child(path, runs / "warm", hint_from=first_dir, sets=sets)
+            pairs.append((cold, warm))
+        cold, warm = _median([c for c, _ in pairs]), _median([w for _, w in pairs])
+        ratios = sorted(c["wall_seconds"] / w["wall_seconds"] for c, w in pairs)
         stages += [(label, "cold", cold["stage_seconds"]), (label, "warm", warm["stage_seconds"])]
         rows.append(
             [
@@ -816,6 +821,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
                 cold["wall_seconds"],
                 warm["wall_seconds"],
                 f"{cold['wall_seconds'] / warm['wall_seconds']:.2f}x",
+                f"{ratios[0]:.2f}-{ratios[-1]:.2f}x",
                 round(cold["process_seconds"], 2),
                 round(warm["process_seconds"], 2),
                 f"{cold['process_seconds'] / warm['process_seconds']:.2f}x",
@@ -835,6 +841,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             "cold s",
             "warm s",
             "speed-up",
+            "pairs",
             "cold process s",
             "warm process s",
             "process speed-up",
@@ -852,6 +859,13 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     for label, kind, seconds in stages:
         print(f"{label}, {kind}: " + ", ".join(f"{k} {v:.2f}" for k, v in seconds.items()))
     return 0
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median wall time (the lower middle one of an even number), whole: its
+    stages, objective and gap belong to the seconds shown."""
+    ordered = sorted(runs, key=lambda run: run["wall_seconds"])
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -893,6 +907,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         cmd.add_argument("--cache", type=Path, default=CACHE, help="instances and run folders")
         if name == "run":
             cmd.add_argument("--sizes", default="1000,5000,20000", help="comma-separated plots")
+        if name == "rerun":
+            cmd.add_argument(
+                "--repeat",
+                type=int,
+                default=5,
+                help="cold and warm runs per change, alternating; the tables show the median "
+                "run and the range of the pairs' speed-ups",
+            )
     one = sub.add_parser("measure", help="one run, JSON on stdout (used in a child process)")
     one.add_argument("scenario", type=Path)
     one.add_argument("out", type=Path)
