@@ -40,8 +40,15 @@ def _ids(values: object) -> list[str | None]:
 
 
 def _index(values: object, known: list[str]) -> np.ndarray:
-    """Position of each id in ``known``; -1 when missing or unknown."""
-    where = {k: i for i, k in enumerate(known)}
+    """Position of each id in ``known``; -1 when missing or unknown. Looked up at once where
+    ``known`` has no duplicates (ids of a table; one per plot was 4 ms at 5,000 plots)."""
+    lookup = pd.Index(known, dtype=object)
+    if lookup.is_unique:
+        cells = pd.Series(values).to_numpy(dtype=object)
+        found = lookup.get_indexer(cells).astype(int)  # missing and other types: -1
+        found[cells == ""] = -1
+        return found
+    where = {k: i for i, k in enumerate(known)}  # the last of equal ids, as before
     return np.array([where.get(v, -1) if v else -1 for v in _ids(values)], dtype=int)
 
 

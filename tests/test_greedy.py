@@ -400,3 +400,22 @@ def test_valid_with_regions_fixed_budget_and_demand(
     served_in_full = g.flows["homes"].sum() == (demand or 0)
     if best.status == "SHORTFALL" and served_in_full:
         assert g.total_homes <= best.total_homes
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    cells=st.lists(st.one_of(st.sampled_from(["a", "b", "c", "", " "]), st.none(), st.just(3))),
+    known=st.lists(st.sampled_from(["a", "b", "", " ", "3"]), max_size=4),
+)
+def test_ids_are_looked_up_as_one_by_one(cells: list, known: list) -> None:
+    """_index at once gives what a dict lookup per id gives (missing, '' and non-text: -1; the
+    last of equal known ids)."""
+    import numpy as np
+    import pandas as pd
+
+    from planner.greedy import _ids, _index
+
+    where = {k: i for i, k in enumerate(known)}
+    expected = [where.get(v, -1) if v else -1 for v in _ids(cells)]
+    assert _index(pd.Series(cells, dtype=object), known).tolist() == expected
+    assert _index(np.array(cells, dtype=object), known).tolist() == expected
