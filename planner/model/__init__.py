@@ -456,7 +456,7 @@ class AllocationModel:
         clock = time.perf_counter()
         bound, maximize, best = best_bound(main.arrays(), opts.prices)
         self.lp_prices = best  # still valid for this model: a later re-run starts from them
-        index = {pid: p for p, pid in enumerate(inst.plots["plot_id"].astype(str))}
+        index = {pid: p for p, pid in enumerate(inst.plots["plot_id"].astype(str).tolist())}
         homes = np.zeros(len(inst.plots), dtype=int)
         support = np.zeros(len(inst.plots), dtype=int)
         for pid, (h, s) in start.items():
@@ -613,11 +613,12 @@ class AllocationModel:
         if not hint:
             return None
         plots = self.inst.plots
-        eligible = dict(zip(plots["plot_id"].astype(str), plots["eligible"], strict=True))
+        ids = plots["plot_id"].astype(str).tolist()  # a list: iterating the column is slower
+        eligible = dict(zip(ids, plots["eligible"].tolist(), strict=True))
         placed = sum(h for pid, (h, _) in hint.items() if eligible.get(pid, False))
         if placed == self.inst.scenario.target_homes:
             return hint
-        index = {pid: p for p, pid in enumerate(plots["plot_id"].astype(str))}
+        index = {pid: p for p, pid in enumerate(ids)}
         seed = {index[pid]: h for pid, (h, _) in hint.items() if pid in index and h > 0}
         repaired = self._greedy(seed)
         log.info(
