@@ -33,6 +33,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,7 +193,7 @@ def write_layers(folder: Path, layers: dict[str, KeptLayer]) -> None:
     for kind, layer in layers.items():
         path = target / f"{kind}.parquet"
         if layer.source is not None and layer.source.is_file():
-            shutil.copyfile(layer.source, path)
+            _link_or_copy(layer.source, path)
         else:
             layer.frame.to_parquet(path, index=False)
     kept = {
@@ -200,6 +201,16 @@ def write_layers(folder: Path, layers: dict[str, KeptLayer]) -> None:
         for kind, layer in layers.items()
     }
     (target / LAYERS).write_text(json.dumps(kept, indent=1), encoding="utf-8")
+
+
+def _link_or_copy(source: Path, path: Path) -> None:
+    """``path`` as a hard link to ``source`` (no bytes written or flushed again; run folders
+    never change a file once written, they are replaced whole), else a copy: another file
+    system, or one without links."""
+    try:
+        os.link(source, path)
+    except OSError:
+        shutil.copyfile(source, path)
 
 
 def write_prices(folder: Path, prices: dict[str, dict[str, float] | None]) -> None:

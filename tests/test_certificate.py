@@ -221,6 +221,10 @@ def test_a_rerun_reads_only_the_layers_that_changed(
             first / "reuse" / f"{kind}.parquet"
         ).read_bytes()
         assert same == (kind != "plots"), kind
+        linked = (tmp_path / "warm" / "reuse" / f"{kind}.parquet").stat().st_ino == (
+            first / "reuse" / f"{kind}.parquet"
+        ).stat().st_ino
+        assert linked == (kind != "plots"), kind  # one file system here: hard links
     read.clear()
     cold = run_scenario(scenario, tmp_path / "cold")
     assert sorted(read) == sorted(kept)
@@ -508,3 +512,24 @@ def test_the_pricing_lp_finds_its_columns_by_the_builders_ids(first_run: tuple[P
         arrays.var_names[cols.used],
         [f"used[{p}]" for p in inst.plots["plot_id"].to_numpy()[list(v.used)]],
     )
+
+
+def test_a_kept_file_is_copied_where_it_cannot_be_linked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from planner.rerun import _link_or_copy
+
+    source = tmp_path / "a.parquet"
+    source.write_bytes(b"kept")
+    _link_or_copy(source, tmp_path / "linked.parquet")
+    assert (tmp_path / "linked.parquet").stat().st_ino == source.stat().st_ino
+
+    def refuse(*args: object) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", refuse)
+    _link_or_copy(source, tmp_path / "copied.parquet")
+    assert (tmp_path / "copied.parquet").read_bytes() == b"kept"
+    assert (tmp_path / "copied.parquet").stat().st_ino != source.stat().st_ino
