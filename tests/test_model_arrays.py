@@ -194,13 +194,20 @@ def test_a_storage_without_the_getters_is_not_read(monkeypatch) -> None:
     assert bulk.readable_storage(model) is None
 
 
-def test_proto_of_needs_only_the_name(world: Instance) -> None:
+def test_proto_of_is_the_lp_of_the_kept_columns(world: Instance) -> None:
+    """proto_of needs only the model's name and arrays: its LP has the kept columns, as
+    continuous ones, and every row, with the model's bounds, objective and coefficients."""
     built = build(world)
     arrays = built.arrays()
     keep = np.arange(len(arrays.var_ids)) % 3 != 0
-    by_name = proto_of(built.model.name, arrays, keep)
-    by_proto = proto_of(built.proto(), arrays, keep)
-    assert by_name.name == world.scenario.name
-    assert by_name.SerializeToString(deterministic=True) == by_proto.SerializeToString(
-        deterministic=True
-    )
+    proto = proto_of(built.model.name, arrays, keep)
+    assert proto.name == world.scenario.name
+    assert not any(proto.variables.integers) and any(built.proto().variables.integers)
+    lp = Arrays.of(proto)
+    assert np.array_equal(lp.var_ids, arrays.var_ids[keep])
+    assert np.array_equal(lp.row_ids, arrays.row_ids)
+    assert (lp.matrix != arrays.matrix[:, np.flatnonzero(keep)]).nnz == 0
+    for field in ("lx", "ux", "objective"):
+        assert np.array_equal(getattr(lp, field), getattr(arrays, field)[keep]), field
+    assert np.array_equal(lp.lr, arrays.lr) and np.array_equal(lp.ur, arrays.ur)
+    assert (lp.maximize, lp.offset) == (arrays.maximize, arrays.offset)

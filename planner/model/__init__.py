@@ -424,7 +424,7 @@ class AllocationModel:
         if self.lp_prices is None and status in ("OPTIMAL", "FEASIBLE") and self._polishes:
             # prices for a later re-run, for at most a quarter of the time the solve took
             spent = time.perf_counter() - started
-            self.lp_prices = relaxation_prices(main.proto(), main.arrays(), max(0.5, spent / 4))
+            self.lp_prices = relaxation_prices(main.model.name, main.arrays(), max(0.5, spent / 4))
         result = self._result(main, res, status, phases, time.perf_counter() - started)
         log.info(
             "model: %s, %d homes, objective %.4f, gap %s, %.1f s",

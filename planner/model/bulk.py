@@ -231,11 +231,8 @@ def _summed(
     width = int(var_ids.max()) + 1 if len(var_ids) else 1
     keys = row * width + var_ids  # one integer per (row, variable): a 1-D unique is quicker
     ordered = np.sort(keys)  # a plain sort finds duplicates quicker than a stable unique
-    if (ordered[1:] != ordered[:-1]).all():
-        unique = keys
-    else:
+    if (ordered[1:] == ordered[:-1]).any():
         unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    if len(unique) < len(row):
         total = np.zeros(len(unique))
         np.add.at(total, inverse.ravel(), coef)
         order = np.argsort(first, kind="stable")

@@ -275,12 +275,12 @@ def solve_with_prices(
     return result.parse_solve_result(answer, model, validate=False), prices
 
 
-def relaxation_prices(proto: Any, arrays: Arrays, seconds: float) -> dict[str, float] | None:
+def relaxation_prices(name: str, arrays: Arrays, seconds: float) -> dict[str, float] | None:
     """The LP relaxation's price per named row (nonzero ones), or None if it does not solve
     within ``seconds``: for runs where no guiding LP ran (planner.model.polish), so a re-run
     has tight prices. They only speed up a later re-run, so the caller caps their cost (the
-    LP of OR-Library's capb takes 15 s, as long as its whole solve). ``arrays`` is
-    ``Arrays.of(proto)``."""
+    LP of OR-Library's capb takes 15 s, as long as its whole solve). ``arrays`` is the model's
+    (``Built.arrays()``), ``name`` its name."""
     import datetime as dt
 
     from ortools.math_opt.python import mathopt
@@ -289,7 +289,7 @@ def relaxation_prices(proto: Any, arrays: Arrays, seconds: float) -> dict[str, f
         lp_algorithm=mathopt.LPAlgorithm.DUAL_SIMPLEX, time_limit=dt.timedelta(seconds=seconds)
     )
     every = np.ones(len(arrays.var_ids), dtype=bool)
-    solution = solve_lp(proto_of(proto, arrays, every), arrays, params)
+    solution = solve_lp(proto_of(name, arrays, every), arrays, params)
     if not solution.optimal or solution.y is None:
         log.info("no LP prices kept for a re-run: the LP relaxation did not solve in time")
         return None
@@ -299,15 +299,14 @@ def relaxation_prices(proto: Any, arrays: Arrays, seconds: float) -> dict[str, f
 # --- LPs as arrays: the pricing LP derived from the built model, solved and checked ----------
 
 
-def proto_of(template: Any, arrays: Arrays, keep: np.ndarray) -> Any:
-    """An LP model proto of ``arrays`` without row or column names, with only the columns
-    ``keep`` marks (the others are fixed at 0: each has lower bound 0). ``template`` is the
-    model's name, or a model proto to take it from: only the name is read, so a caller that
-    has the arrays (``Built.arrays()``) need not export the proto (``Built.proto()``)."""
+def proto_of(name: str, arrays: Arrays, keep: np.ndarray) -> Any:
+    """An LP model proto named ``name`` of ``arrays`` without row or column names, with only
+    the columns ``keep`` marks (the others are fixed at 0: each has lower bound 0): made from
+    the arrays alone, so a caller need not export the model's proto (``Built.proto()``)."""
     from ortools.math_opt import model_pb2
 
     out = model_pb2.ModelProto()
-    out.name = template if isinstance(template, str) else template.name
+    out.name = name
     var_ids = arrays.var_ids[keep]
     out.variables.ids.extend(var_ids.tolist())
     out.variables.lower_bounds.extend(arrays.lx[keep].tolist())
