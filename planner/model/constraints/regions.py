@@ -88,30 +88,30 @@ def _grouped(keys: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndar
     start = np.append(np.cumsum(size) - size, 0)
     size = np.append(size, 0)  # [-1]: a target no key equals
     group = pd.Index(found).get_indexer(targets)
-    count, first = size[group], start[group]
+    count = size[group]
+    return by_group[_spans(start[group], count)], count
+
+
+def _spans(first: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """The ranges first[i], ..., first[i] + count[i] - 1, one after the other."""
     offset = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-    return by_group[np.repeat(first, count) + offset], count
+    return np.repeat(first, count) + offset
 
 
 def _region_bounds(model: mathopt.Model, inst: Instance, v: PlotVars) -> None:
     """Per region, in order, the rows min_r <= homes in r and homes in r <= max_r (in bulk)."""
-    region_of = inst.plots["region_id"].to_numpy()[v.plots].tolist()
-    named = np.fromiter((isinstance(r, str) for r in region_of), bool, len(region_of))
-    codes, found = pd.factorize(np.array(region_of, dtype=object)[named])
-    at = np.flatnonzero(named)[np.argsort(codes, kind="stable")]  # plots by region, in order
-    size = np.bincount(codes, minlength=len(found))
-    start = np.cumsum(size) - size
-    size, start = np.append(size, 0), np.append(start, 0)  # [-1]: a region without plots
+    region_ids = inst.regions["region_id"].to_numpy()
+    region_of = inst.plots["region_id"].to_numpy()[v.plots]
+    members, size = _grouped(np.asarray(region_of, dtype=object), region_ids)  # plot positions
     # one row per bound given, region by region (min before max), in the regions' order
     low = inst.regions["min_homes"].to_numpy(dtype=float)
     high = inst.regions["max_homes"].to_numpy(dtype=float)
     given = ~np.isnan(np.column_stack([low, high]).ravel())
     lb = np.column_stack([low, np.full(len(low), -np.inf)]).ravel()[given]
     ub = np.column_stack([np.full(len(high), np.inf), high]).ravel()[given]
-    region_ids = inst.regions["region_id"].to_numpy()
-    group = np.repeat(pd.Index(found).get_indexer(region_ids), 2)[given]  # -1: no plots
-    count, first = size[group], start[group]
-    offset = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    group = np.repeat(np.arange(len(region_ids)), 2)[given]
+    count = size[group]
+    at = members[_spans((np.cumsum(size) - size)[group], count)]
     names = [
         f"region_{kind}[{region_id}]"
         for region_id in region_ids.tolist()
@@ -122,7 +122,7 @@ def _region_bounds(model: mathopt.Model, inst: Instance, v: PlotVars) -> None:
         lb,
         ub,
         np.repeat(np.arange(len(lb)), count),
-        v.module_ids[at[np.repeat(first, count) + offset]],
+        v.module_ids[at],
         np.full(int(count.sum()), inst.module),
         list(compress(names, given.tolist())),
     )
