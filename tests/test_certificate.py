@@ -429,38 +429,11 @@ def test_columns_that_pay_at_the_restricted_lps_prices_are_added_until_none_does
     assert _from_earlier_prices(model.name, arrays, keep, allocated, earlier, params) is None
 
 
-def test_the_allocation_hint_read_from_sqlite_is_the_ogr_reading(
-    first_run: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """read_allocation takes the plots table straight from SQLite; OGR's reading is the same,
-    and it is used where SQLite fails."""
-    import sqlite3
-
-    import pyogrio
-
-    from planner import pipeline
-
-    first = first_run[1]
-    table = pyogrio.read_dataframe(first / "allocation.gpkg", layer="plots", read_geometry=False)
-    ogr = {
-        str(pid): (int(h), int(s))
-        for pid, h, s in zip(table["plot_id"], table["homes"], table["support_homes"], strict=True)
-    }
-    assert pipeline.read_allocation(first) == ogr
-    assert any(s for _, s in ogr.values())
-
-    def failing(path: Path) -> None:
-        raise sqlite3.OperationalError("no such table: plots")
-
-    monkeypatch.setattr(pipeline, "_read_allocation_table", failing)
-    assert pipeline.read_allocation(first) == ogr
-
-
-def test_kept_prices_read_with_pyarrow_are_the_pandas_reading(
+def test_kept_prices_come_back_by_source_and_a_missing_one_is_refused(
     first_run: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Prices by source (sorted) and the pricing LP's values, as the pandas reading gives them;
-    a missing value makes the file unreadable (logged): the solver then proves the gap."""
+    """Prices by source (sorted) and the pricing LP's values, as the files hold them; a missing
+    value makes the file unreadable (logged): the solver then proves the gap."""
     import logging
 
     first = first_run[1]
