@@ -374,22 +374,24 @@ def _lp_prices(
     return prices
 
 
-def _matched(lp: Arrays, earlier: Pricing | None) -> LpSolution | None:
-    """The earlier run's pricing LP solution in this LP's columns and rows (by name)."""
+def _matched(lp: Arrays, earlier: Pricing | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The earlier run's pricing LP values and prices in this LP's columns and rows (by name)."""
     if earlier is None:
         return None
-    x = by_name(lp.var_names, earlier.values)
-    return LpSolution(optimal=True, infeasible=False, x=x, y=prices_by_row(lp, earlier.rows))
+    return by_name(lp.var_names, earlier.values), prices_by_row(lp, earlier.rows)
 
 
-def _kept_solution(lp: Arrays, keep: np.ndarray, matched: LpSolution | None) -> LpSolution | None:
+def _kept_solution(
+    lp: Arrays, keep: np.ndarray, matched: tuple[np.ndarray, np.ndarray] | None
+) -> LpSolution | None:
     """The earlier run's pricing LP solution (``_matched``), if it is still optimal here."""
-    if matched is None or matched.y is None:
+    if matched is None:
         return None
-    if not still_optimal(lp, keep, matched.x, matched.y):
+    x, y = matched
+    if not still_optimal(lp, keep, x, y):
         log.info("plot reasons: the earlier pricing LP is not optimal here; solving it")
         return None
-    return matched
+    return LpSolution(optimal=True, infeasible=False, x=x, y=y)
 
 
 def _plot_columns(cols: _Columns, plots: np.ndarray, width: int) -> np.ndarray:
@@ -409,11 +411,11 @@ def _from_earlier_prices(
     lp: Arrays,
     keep: np.ndarray,
     allocated: np.ndarray,
-    earlier: LpSolution,
+    earlier: tuple[np.ndarray, np.ndarray],
     params: Any,
 ) -> LpSolution | None:
     """The LP solved over the columns the earlier run's prices leave in play, or None.
-    ``earlier`` is that run's solution in this LP's columns and rows (``_matched``).
+    ``earlier`` is that run's values and prices in this LP's columns and rows (``_matched``).
 
     A small change leaves most columns priced out by the earlier prices (reduced cost well
     below zero at their lower bound 0); the LP over the others, with those fixed at 0, is
@@ -430,10 +432,9 @@ def _from_earlier_prices(
     def reduced(y: np.ndarray) -> np.ndarray:  # in the maximising form: > 0 would pay
         return sense * lp.objective - lp.matrix.T @ (sense * y)
 
-    assert earlier.y is not None  # _matched gives prices for every row
+    x, y = earlier
     # in play: in the earlier solution, not at 0 by their bounds, or (nearly) paying
-    near = reduced(earlier.y) > -tol
-    inside = keep & (allocated | (earlier.x != 0) | (lp.lx != 0) | near)
+    inside = keep & (allocated | (x != 0) | (lp.lx != 0) | (reduced(y) > -tol))
     for _ in range(RESTRICTED_ROUNDS):
         solution = solve_lp(proto_of(name, lp, inside), lp, params)
         if not solution.optimal or solution.y is None:

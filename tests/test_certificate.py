@@ -400,7 +400,7 @@ def test_columns_that_pay_at_the_restricted_lps_prices_are_added_until_none_does
 ) -> None:
     """Starting from prices that leave only a poor allocation's columns in play, the restricted
     LP takes more rounds and ends at the whole LP's optimum; out of rounds, it gives up."""
-    from planner.model.certificate import LpSolution, solve_lp, still_optimal
+    from planner.model.certificate import solve_lp, still_optimal
     from planner.why_unused import _from_earlier_prices
 
     model = _tiny_facility_model(False)
@@ -411,8 +411,7 @@ def test_columns_that_pay_at_the_restricted_lps_prices_are_added_until_none_does
     # from site 0); prices of 0 make nothing else pay at first
     allocated = np.array(["[0" not in name for name in names])
     keep = np.ones(len(names), dtype=bool)
-    zero = np.zeros(len(names))
-    earlier = LpSolution(optimal=True, infeasible=False, x=zero, y=np.zeros(len(arrays.row_ids)))
+    earlier = (np.zeros(len(names)), np.zeros(len(arrays.row_ids)))
     params = mathopt.SolveParameters(lp_algorithm=mathopt.LPAlgorithm.DUAL_SIMPLEX)
     solves = []
 
