@@ -1030,11 +1030,13 @@ def _display_key(layer: str, crs: pyproj.CRS) -> str:
 
     work = pyproj.CRS(_WORK_CRS)
     # A transformer takes a few milliseconds to make; validated layers are in RD New already
-    to_work = "" if crs == work else pyproj.Transformer.from_crs(crs, work, always_xy=True)
+    to_work = (
+        "" if crs == work else pyproj.Transformer.from_crs(crs, work, always_xy=True).definition
+    )
     parts = [
         layer,
         crs.to_wkt(),
-        getattr(to_work, "definition", to_work),
+        to_work,
         _to_display(work).definition,
         hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
         *(shapely.__version__, shapely.geos_version_string, pyproj.__version__),
