@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from planner.geopackage import KeptFile, Layer, write_geopackage
 from planner.instance import Instance, sum_by
 from planner.result import Result
 
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CRS = "EPSG:28992"
+GPKG = "allocation.gpkg"
+REUSE = "reuse"  # planner.rerun.FOLDER
 
 
 def plots_frame(inst: Instance, result: Result, reasons: list[str | None]) -> gpd.GeoDataFrame:
@@ -318,19 +321,22 @@ def write_run(
 
     With ``phased`` (a plan over a horizon) allocation.gpkg holds each plot's peak, and
     timeline.csv and relocations.csv hold the years; ``result`` is then ignored. ``kept``
-    goes to ``reuse/`` for a later re-run (planner.rerun).
+    goes to ``reuse/`` for a later re-run (planner.rerun), with the digests of the GeoPackage's
+    layers (planner.geopackage); its ``gpkg`` is the earlier run's file to start from.
     """
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
         if phased is not None:
-            _write_phased(tmp, inst, phased, kpis, reasons, manifest)
+            gpkg = _write_phased(tmp, inst, phased, kpis, reasons, manifest)
         else:
             display = kept.display if kept is not None else None
-            _write_files(tmp, inst, result, kpis, reasons, manifest, display)
+            earlier = kept.gpkg if kept is not None else None
+            gpkg = _write_files(tmp, inst, result, kpis, reasons, manifest, display, earlier)
         if kept is not None:
             kept.write(tmp)
+            gpkg.write(tmp / REUSE, tmp / GPKG)
         _fsync_tree(tmp)
         _swap_into_place(tmp, out_dir)
     except BaseException:
@@ -374,7 +380,8 @@ def _write_files(
     reasons: list[str | None],
     manifest: dict[str, Any],
     display: Display | None = None,
-) -> None:
+    earlier: KeptFile | None = None,
+) -> KeptFile:
     started = time.perf_counter()
     tables = {"support_assignments.csv": assignments_frame(inst, result)}
     if inst.regions["demand"].fillna(0).gt(0).any():
@@ -386,7 +393,7 @@ def _write_files(
         regions=regions_frame(inst, result),
         tables=tables,
     )
-    _write_folder(folder, inst, files, kpis, manifest, started, display)
+    return _write_folder(folder, inst, files, kpis, manifest, started, display, earlier)
 
 
 def _write_phased(
@@ -396,7 +403,7 @@ def _write_phased(
     kpis: dict[str, Any],
     reasons: list[str | None],
     manifest: dict[str, Any],
-) -> None:
+) -> KeptFile:
     """The run folder of a plan over a horizon (see README: timeline.csv, relocations.csv)."""
     started = time.perf_counter()
     files = _RunFiles(
@@ -411,7 +418,7 @@ def _write_phased(
         },
         timeline=report_timeline(inst, result),
     )
-    _write_folder(folder, inst, files, kpis, manifest, started)
+    return _write_folder(folder, inst, files, kpis, manifest, started)
 
 
 def _write_folder(
@@ -422,16 +429,19 @@ def _write_folder(
     manifest: dict[str, Any],
     started: float,
     display: Display | None = None,
-) -> None:
+    earlier: KeptFile | None = None,
+) -> KeptFile:
     """The files every run folder has; the manifest last, with the write stage's seconds.
-    ``display`` serves and collects the report's display geometry (planner.report.Display)."""
+    ``display`` serves and collects the report's display geometry (planner.report.Display);
+    ``earlier`` is an earlier run's GeoPackage to start from (planner.geopackage). Returns
+    what to keep of this run's GeoPackage."""
     from planner.report import build_report
 
-    gpkg = folder / "allocation.gpkg"
-    _write_layer(files.plots, gpkg, "plots")
-    _write_layer(files.services, gpkg, "services")
+    layers = {"services": Layer(files.services, ("load",))}
     if files.buurten is not None:
-        _write_layer(files.buurten, gpkg, "buurten")
+        layers["buurten"] = Layer(files.buurten, ("homes", "share"))
+    layers["plots"] = Layer(files.plots)
+    gpkg = write_geopackage(folder / GPKG, layers, earlier, _write_layer)
     for name, table in files.tables.items():
         table.to_csv(folder / name, index=False)
     _json(folder / "kpis.json", kpis)
@@ -453,3 +463,4 @@ def _write_folder(
     (folder / "report.html").write_text(html, encoding="utf-8")
     manifest.setdefault("stage_seconds", {})["write"] = round(time.perf_counter() - started, 3)
     _json(folder / "manifest.json", manifest)
+    return gpkg

@@ -283,6 +283,7 @@ def _run_scenario(
             pricing=pricing,
             nearby=inst.nearby,
             display=earlier.display if earlier.display is not None else Display(),
+            gpkg=earlier.gpkg,
         ),
     )
     return RunOutcome(out_dir=out, kpis=kpis, stage_seconds=manifest["stage_seconds"])

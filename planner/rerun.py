@@ -18,6 +18,9 @@
   feature it drew, by the feature's WKB, under a key of the report code, CRS and geometry
   libraries (planner.report.Display); a re-run's report computes only the features it has not
   drawn before.
+- ``gpkg.json``: a digest of each layer of allocation.gpkg but for its outcome columns, and
+  the file's size and modification time (planner.geopackage); a re-run whose layers are the
+  same starts from a copy of that file and sets only the outcome cells that changed.
 - ``prices.parquet``: LP prices per named model row (``source`` the LP they come from: the
   polish's guiding LP, planner.model.polish, and the pricing LP, planner.why_unused). Any
   prices bound any later version of the model (planner.model.certificate), so a re-run whose
@@ -202,18 +205,21 @@ class Earlier:
     pricing: Any | None = None
     nearby: Any | None = None
     display: Any | None = None
+    gpkg: Any | None = None
 
 
 def read_earlier(run_dir: Path) -> Earlier:
-    """The prices, pricing LP, reach pairs and report display geometry ``run_dir/reuse`` holds
-    (logged when it holds none)."""
+    """The prices, pricing LP, reach pairs, report display geometry and GeoPackage digests
+    ``run_dir/reuse`` holds (logged when it holds none)."""
     from planner import nearby
+    from planner.geopackage import read_kept
     from planner.report import read_display
 
     folder = Path(run_dir) / FOLDER
     earlier = _read_prices(run_dir, folder)
     earlier.nearby = nearby.read(folder)
     earlier.display = read_display(folder)
+    earlier.gpkg = read_kept(folder, Path(run_dir) / "allocation.gpkg")
     return earlier
 
 
@@ -260,13 +266,16 @@ def _complete(table: pd.DataFrame) -> pd.DataFrame:
 class Kept:
     """What a run keeps in ``reuse/`` for a later re-run: row prices by source, validated
     layers by kind, the final pricing LP, the reach pairs and distances (planner.nearby) and
-    the report's display geometry (planner.report.Display, filled as the report is drawn)."""
+    the report's display geometry (planner.report.Display, filled as the report is drawn).
+    ``gpkg`` is the earlier run's GeoPackage a re-run starts from (planner.geopackage), if any:
+    the digests of this run's are kept by the writer (planner.export.write_run)."""
 
     prices: dict[str, dict[str, float] | None]
     layers: dict[str, KeptLayer]
     pricing: Any | None
     nearby: Any | None = None
     display: Any | None = None
+    gpkg: Any | None = None
 
     def write(self, folder: Path) -> None:
         from planner import nearby
