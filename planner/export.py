@@ -14,7 +14,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -297,13 +298,34 @@ def _unsynced_sqlite() -> Iterator[None]:
 _SYNCHRONOUS = "OGR_SQLITE_SYNCHRONOUS"
 
 
-def _fsync_tree(folder: Path) -> None:
+@contextlib.contextmanager
+def _flushing(folder: Path) -> Iterator[Callable[[Path], None]]:
+    """``flush(path)`` sends a finished file to disk (fsync) in a worker thread, so that the
+    GeoPackage and the report are flushed while what follows them is written; on leaving,
+    the rest of ``folder`` is flushed and any error of the worker raised."""
+    started: dict[Path, Future[None]] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flexplan-fsync") as pool:
+
+        def flush(path: Path) -> None:
+            started[path] = pool.submit(_fsync_file, path)
+
+        yield flush
+        for future in started.values():
+            future.result()
+    _fsync_tree(folder, skip=set(started))
+
+
+def _fsync_tree(folder: Path, skip: set[Path]) -> None:
     for path in folder.iterdir():
         if path.is_dir():
-            _fsync_tree(path)
-            continue
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
+            _fsync_tree(path, skip)
+        elif path not in skip:
+            _fsync_file(path)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
 
 
 def write_run(
@@ -328,16 +350,18 @@ def write_run(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
-        if phased is not None:
-            gpkg = _write_phased(tmp, inst, phased, kpis, reasons, manifest)
-        else:
-            display = kept.display if kept is not None else None
-            earlier = kept.gpkg if kept is not None else None
-            gpkg = _write_files(tmp, inst, result, kpis, reasons, manifest, display, earlier)
-        if kept is not None:
-            kept.write(tmp)
-            gpkg.write(tmp / REUSE, tmp / GPKG)
-        _fsync_tree(tmp)
+        with _flushing(tmp) as flush:
+            if phased is not None:
+                gpkg = _write_phased(tmp, inst, phased, kpis, reasons, manifest, flush)
+            else:
+                display = kept.display if kept is not None else None
+                earlier = kept.gpkg if kept is not None else None
+                gpkg = _write_files(
+                    tmp, inst, result, kpis, reasons, manifest, flush, display, earlier
+                )
+            if kept is not None:
+                kept.write(tmp)
+                gpkg.write(tmp / REUSE, tmp / GPKG)
         _swap_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -379,6 +403,7 @@ def _write_files(
     kpis: dict[str, Any],
     reasons: list[str | None],
     manifest: dict[str, Any],
+    flush: Callable[[Path], None],
     display: Display | None = None,
     earlier: KeptFile | None = None,
 ) -> KeptFile:
@@ -393,7 +418,7 @@ def _write_files(
         regions=regions_frame(inst, result),
         tables=tables,
     )
-    return _write_folder(folder, inst, files, kpis, manifest, started, display, earlier)
+    return _write_folder(folder, inst, files, kpis, manifest, started, flush, display, earlier)
 
 
 def _write_phased(
@@ -403,6 +428,7 @@ def _write_phased(
     kpis: dict[str, Any],
     reasons: list[str | None],
     manifest: dict[str, Any],
+    flush: Callable[[Path], None],
 ) -> KeptFile:
     """The run folder of a plan over a horizon (see README: timeline.csv, relocations.csv)."""
     started = time.perf_counter()
@@ -418,7 +444,7 @@ def _write_phased(
         },
         timeline=report_timeline(inst, result),
     )
-    return _write_folder(folder, inst, files, kpis, manifest, started)
+    return _write_folder(folder, inst, files, kpis, manifest, started, flush)
 
 
 def _write_folder(
@@ -428,13 +454,15 @@ def _write_folder(
     kpis: dict[str, Any],
     manifest: dict[str, Any],
     started: float,
+    flush: Callable[[Path], None],
     display: Display | None = None,
     earlier: KeptFile | None = None,
 ) -> KeptFile:
     """The files every run folder has; the manifest last, with the write stage's seconds.
-    ``display`` serves and collects the report's display geometry (planner.report.Display);
-    ``earlier`` is an earlier run's GeoPackage to start from (planner.geopackage). Returns
-    what to keep of this run's GeoPackage."""
+    ``flush`` takes each big file to disk once it is written (``_flushing``); ``display``
+    serves and collects the report's display geometry (planner.report.Display); ``earlier``
+    is an earlier run's GeoPackage to start from (planner.geopackage). Returns what to keep of
+    this run's GeoPackage."""
     from planner.report import build_report
 
     layers = {"services": Layer(files.services, ("load",))}
@@ -442,6 +470,7 @@ def _write_folder(
         layers["buurten"] = Layer(files.buurten, ("homes", "share"))
     layers["plots"] = Layer(files.plots)
     gpkg = write_geopackage(folder / GPKG, layers, earlier, _write_layer)
+    flush(folder / GPKG)
     for name, table in files.tables.items():
         table.to_csv(folder / name, index=False)
     _json(folder / "kpis.json", kpis)
@@ -461,6 +490,7 @@ def _write_folder(
         **extra,
     )
     (folder / "report.html").write_text(html, encoding="utf-8")
+    flush(folder / "report.html")
     manifest.setdefault("stage_seconds", {})["write"] = round(time.perf_counter() - started, 3)
     _json(folder / "manifest.json", manifest)
     return gpkg

@@ -14,13 +14,21 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ortools.math_opt.python import mathopt
 
 from benchmarks import national
 from planner.check import verify
 from planner.instance import build_instance
 from planner.model import build
-from planner.model.certificate import Arrays, best_bound, lagrangian_bound, prices_by_row
+from planner.model.certificate import (
+    Arrays,
+    best_bound,
+    by_name,
+    lagrangian_bound,
+    prices_by_row,
+)
 from planner.pipeline import apply_overrides, load_layers, run_scenario
 from planner.rerun import read_earlier
 from planner.scenario import load_scenario
@@ -92,6 +100,24 @@ def test_prices_follow_the_rows_by_name() -> None:
     arrays = Arrays.of(_tiny_facility_model(False).export_model())
     y = prices_by_row(arrays, {"d[1]": 4.0, "gone[7]": 9.0})
     assert y.tolist() == [0.0, 4.0, 0.0, 0.0, 0.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    names=st.lists(st.sampled_from(["", "a", "b", "c[1]", "ü[2]", "d"]), max_size=12),
+    values=st.dictionaries(
+        st.sampled_from(["", "a", "c[1]", "ü[2]", "e"]),
+        st.one_of(st.floats(allow_nan=True), st.just(float("nan"))),
+        max_size=5,
+    ),
+)
+def test_values_by_name_are_a_dict_lookup(names: list[str], values: dict[str, float]) -> None:
+    """Each name's value, 0 where there is none, it is NaN or the name is empty."""
+    out = by_name(np.array(names, dtype=object), values)
+    expected = [
+        0.0 if not n or values.get(n) is None or math.isnan(values[n]) else values[n] for n in names
+    ]
+    assert out.tolist() == expected
 
 
 @pytest.fixture(scope="module")

@@ -90,3 +90,48 @@ def test_layers_are_written_without_a_flush_per_commit(
     assert seen == [False]  # pyogrio reads "OFF" back as False
     assert after == "NORMAL"
     assert len(gpd.read_file(tmp_path / "a.gpkg", layer="plots")) == 3
+
+
+def test_every_file_is_flushed_once_the_big_ones_while_the_rest_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``_flushing``: files handed to ``flush`` go to disk in the worker thread, every other
+    file in the folder (subfolders too) on leaving; each file once."""
+    import os
+    import threading
+
+    from planner import export
+
+    flushed: list[tuple[str, str]] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        flushed.append(
+            (Path(os.readlink(f"/proc/self/fd/{fd}")).name, threading.current_thread().name)
+        )
+        real(fd)
+
+    monkeypatch.setattr(export.os, "fsync", spy)
+    (tmp_path / "reuse").mkdir()
+    with export._flushing(tmp_path) as flush:
+        (tmp_path / "big.gpkg").write_bytes(b"x" * 1000)
+        flush(tmp_path / "big.gpkg")
+        (tmp_path / "kpis.json").write_text("{}")
+        (tmp_path / "reuse" / "kept.parquet").write_bytes(b"y")
+    by_file = dict(flushed)
+    assert sorted(by_file) == ["big.gpkg", "kept.parquet", "kpis.json"]
+    assert len(flushed) == 3
+    assert by_file["big.gpkg"].startswith("flexplan-fsync")
+    assert by_file["kpis.json"] == threading.current_thread().name
+
+
+def test_a_failed_flush_fails_the_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from planner import export
+
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(export.os, "fsync", broken)
+    with pytest.raises(OSError, match="Input/output"), export._flushing(tmp_path) as flush:
+        (tmp_path / "big.gpkg").write_bytes(b"x")
+        flush(tmp_path / "big.gpkg")

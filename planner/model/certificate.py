@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
@@ -142,11 +143,18 @@ def _matrix(mat: Any, row_ids: np.ndarray, var_ids: np.ndarray) -> sp.csr_matrix
 
 
 def by_name(names: np.ndarray, values: Mapping[str, float]) -> np.ndarray:
-    """``values`` at each of ``names`` (0 where it has none, and for the empty name): one
-    reindex rather than a dict lookup per row or column (55,000 columns at 5,000 plots)."""
-    out = pd.Series(values, dtype=float).reindex(names).fillna(0.0).to_numpy(float, copy=True)
-    out[names == ""] = 0.0
-    return out
+    """``values`` at each of ``names`` (0 where it has none or it is NaN, and for the empty
+    name): one hash lookup in Arrow rather than a dict lookup per row or column (55,000 columns
+    at 5,000 plots; a third of pandas' reindex time)."""
+    keys = [key for key in values if key != ""]
+    out = np.zeros(len(names))
+    if not keys or not len(names):
+        return out
+    at = pc.index_in(pa.array(names, pa.string()), value_set=pa.array(keys, pa.string()))
+    found = at.is_valid().to_numpy(zero_copy_only=False)
+    known = np.fromiter((values[key] for key in keys), float, len(keys))
+    out[found] = known[at.drop_null().to_numpy()]
+    return np.nan_to_num(out, nan=0.0, posinf=np.inf, neginf=-np.inf)
 
 
 def prices_by_row(arrays: Arrays, prices: Mapping[str, float]) -> np.ndarray:
