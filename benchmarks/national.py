@@ -551,7 +551,13 @@ PIPELINE_MODULES = (
     "planner.export",
     "planner.report",
     "planner.rerun",
+    "planner.greedy",
+    "planner.geopackage",
     "geodata.contract",
+    # imported by the libraries when first used: the solution's assignment problems, and the
+    # Parquet files of a re-run's reuse/ folder
+    "ortools.graph.python.min_cost_flow",
+    "pyarrow.dataset",
 )
 
 
