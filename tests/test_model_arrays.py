@@ -9,6 +9,7 @@ with deleted elements, and the fallback to the exported proto when the storage i
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -196,18 +197,28 @@ def test_a_storage_without_the_getters_is_not_read(monkeypatch) -> None:
 
 def test_proto_of_is_the_lp_of_the_kept_columns(world: Instance) -> None:
     """proto_of needs only the model's name and arrays: its LP has the kept columns, as
-    continuous ones, and every row, with the model's bounds, objective and coefficients."""
+    continuous ones, and every row they are in (and every other row that 0 does not satisfy),
+    with the model's bounds, objective and coefficients."""
     built = build(world)
     arrays = built.arrays()
-    keep = np.arange(len(arrays.var_ids)) % 3 != 0
+    keep = np.arange(len(arrays.var_ids)) % 7 == 0
+    empty = np.asarray(abs(arrays.matrix[:, np.flatnonzero(keep)]).sum(axis=1)).ravel() == 0
+    assert empty.any() and not empty.all()
+    # an empty row that 0 does not satisfy stays, so the LP stays infeasible
+    first = int(np.flatnonzero(empty)[0])
+    lr = arrays.lr.copy()
+    lr[first] = 1.0
+    arrays = dataclasses.replace(arrays, lr=lr)
+    rows = ~empty
+    rows[first] = True
     proto = proto_of(built.model.name, arrays, keep)
     assert proto.name == world.scenario.name
     assert not any(proto.variables.integers) and any(built.proto().variables.integers)
     lp = Arrays.of(proto)
     assert np.array_equal(lp.var_ids, arrays.var_ids[keep])
-    assert np.array_equal(lp.row_ids, arrays.row_ids)
-    assert (lp.matrix != arrays.matrix[:, np.flatnonzero(keep)]).nnz == 0
+    assert np.array_equal(lp.row_ids, arrays.row_ids[rows])
+    assert (lp.matrix != arrays.matrix[np.flatnonzero(rows)][:, np.flatnonzero(keep)]).nnz == 0
     for field in ("lx", "ux", "objective"):
         assert np.array_equal(getattr(lp, field), getattr(arrays, field)[keep]), field
-    assert np.array_equal(lp.lr, arrays.lr) and np.array_equal(lp.ur, arrays.ur)
+    assert np.array_equal(lp.lr, arrays.lr[rows]) and np.array_equal(lp.ur, arrays.ur[rows])
     assert (lp.maximize, lp.offset) == (arrays.maximize, arrays.offset)

@@ -310,7 +310,11 @@ def relaxation_prices(name: str, arrays: Arrays, seconds: float) -> dict[str, fl
 def proto_of(name: str, arrays: Arrays, keep: np.ndarray) -> Any:
     """An LP model proto named ``name`` of ``arrays`` without row or column names, with only
     the columns ``keep`` marks (the others are fixed at 0: each has lower bound 0): made from
-    the arrays alone, so a caller need not export the model's proto (``Built.proto()``)."""
+    the arrays alone, so a caller need not export the model's proto (``Built.proto()``).
+
+    A row left without a column is left out too where 0 is within its bounds (it holds
+    whatever the columns do; its price is 0, as ``solve_lp`` reads it): the LP over the columns
+    a re-run's earlier prices leave in play has a quarter of its rows empty."""
     from ortools.math_opt import model_pb2
 
     out = model_pb2.ModelProto()
@@ -325,10 +329,12 @@ def proto_of(name: str, arrays: Arrays, keep: np.ndarray) -> Any:
     terms = np.flatnonzero(keep & (arrays.objective != 0))
     out.objective.linear_coefficients.ids.extend(arrays.var_ids[terms].tolist())
     out.objective.linear_coefficients.values.extend(arrays.objective[terms].tolist())
-    out.linear_constraints.ids.extend(arrays.row_ids.tolist())
-    out.linear_constraints.lower_bounds.extend(arrays.lr.tolist())
-    out.linear_constraints.upper_bounds.extend(arrays.ur.tolist())
     coo = arrays.matrix[:, np.flatnonzero(keep)].tocoo()
+    rows = (np.bincount(coo.row, minlength=len(arrays.row_ids)) > 0) | (arrays.lr > 0)
+    rows |= arrays.ur < 0
+    out.linear_constraints.ids.extend(arrays.row_ids[rows].tolist())
+    out.linear_constraints.lower_bounds.extend(arrays.lr[rows].tolist())
+    out.linear_constraints.upper_bounds.extend(arrays.ur[rows].tolist())
     order = np.lexsort((coo.col, coo.row))  # the proto wants row-major order
     out.linear_constraint_matrix.row_ids.extend(arrays.row_ids[coo.row[order]].tolist())
     out.linear_constraint_matrix.column_ids.extend(var_ids[coo.col[order]].tolist())
