@@ -298,35 +298,21 @@ def _unsynced_sqlite() -> Iterator[None]:
 _SYNCHRONOUS = "OGR_SQLITE_SYNCHRONOUS"
 
 
-class _Beside:
-    """Work done beside the writing of a run folder, in one worker thread: a finished file
-    sent to disk (``flush``), and files that need nothing the run folder's writing makes
-    (``run``), while the main thread writes the rest. Both are mostly outside Python (fsync,
-    Parquet's encoding), so they take little from the main thread."""
-
-    def __init__(self, pool: ThreadPoolExecutor) -> None:
-        self._pool = pool
-        self.jobs: list[Future[None]] = []
-        self.flushed: set[Path] = set()
-
-    def flush(self, path: Path) -> None:
-        self.flushed.add(path)
-        self.run(_fsync_file, path)
-
-    def run(self, job: Callable[..., None], *args: Any) -> None:
-        self.jobs.append(self._pool.submit(job, *args))
-
-
 @contextlib.contextmanager
-def _beside(folder: Path) -> Iterator[_Beside]:
-    """A ``_Beside`` for writing ``folder``; on leaving, its jobs are waited for (their first
-    error raised) and every file in ``folder`` not flushed yet is sent to disk."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flexplan-write") as pool:
-        beside = _Beside(pool)
-        yield beside
-        for job in beside.jobs:
-            job.result()
-    _fsync_tree(folder, skip=beside.flushed)
+def _flushing(folder: Path) -> Iterator[Callable[[Path], None]]:
+    """``flush(path)`` sends a finished file to disk (fsync) in a worker thread, so that the
+    GeoPackage and the report are flushed while what follows them is written; on leaving,
+    the rest of ``folder`` is flushed and any error of the worker raised."""
+    started: dict[Path, Future[None]] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flexplan-fsync") as pool:
+
+        def flush(path: Path) -> None:
+            started[path] = pool.submit(_fsync_file, path)
+
+        yield flush
+        for future in started.values():
+            future.result()
+    _fsync_tree(folder, skip=set(started))
 
 
 def _fsync_tree(folder: Path, skip: set[Path]) -> None:
@@ -364,10 +350,7 @@ def write_run(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
-        with _beside(tmp) as beside:
-            if kept is not None:
-                beside.run(kept.write_inputs, tmp)
-            flush = beside.flush
+        with _flushing(tmp) as flush:
             if phased is not None:
                 gpkg = _write_phased(tmp, inst, phased, kpis, reasons, manifest, flush)
             else:
@@ -377,7 +360,7 @@ def write_run(
                     tmp, inst, result, kpis, reasons, manifest, flush, display, earlier
                 )
             if kept is not None:
-                kept.write_drawn(tmp)
+                kept.write(tmp)
                 gpkg.write(tmp / REUSE, tmp / GPKG)
         _swap_into_place(tmp, out_dir)
     except BaseException:
@@ -476,7 +459,7 @@ def _write_folder(
     earlier: KeptFile | None = None,
 ) -> KeptFile:
     """The files every run folder has; the manifest last, with the write stage's seconds.
-    ``flush`` takes each big file to disk once it is written (``_Beside``); ``display``
+    ``flush`` takes each big file to disk once it is written (``_flushing``); ``display``
     serves and collects the report's display geometry (planner.report.Display); ``earlier``
     is an earlier run's GeoPackage to start from (planner.geopackage). Returns what to keep of
     this run's GeoPackage."""

@@ -277,9 +277,7 @@ class Kept:
     display: Any | None = None
     gpkg: Any | None = None
 
-    def write_inputs(self, folder: Path) -> None:
-        """Keep what the run's inputs and solve gave (prices, layers, pricing LP, reach pairs):
-        known before the run folder is written, so it is written beside it (planner.export)."""
+    def write(self, folder: Path) -> None:
         from planner import nearby
 
         write_prices(folder, self.prices)
@@ -287,8 +285,5 @@ class Kept:
         write_pricing(folder, self.pricing)
         if self.nearby is not None:
             nearby.write(Path(folder) / FOLDER, self.nearby)
-
-    def write_drawn(self, folder: Path) -> None:
-        """Keep the display geometry the report drew (after the report)."""
         if self.display is not None:
             self.display.write(Path(folder) / FOLDER)

@@ -95,8 +95,8 @@ def test_layers_are_written_without_a_flush_per_commit(
 def test_every_file_is_flushed_once_the_big_ones_while_the_rest_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``_beside``: files handed to ``flush`` go to disk in the worker thread, as do the files
-    of a ``run`` job; every other file in the folder (subfolders too) on leaving; each once."""
+    """``_flushing``: files handed to ``flush`` go to disk in the worker thread, every other
+    file in the folder (subfolders too) on leaving; each file once."""
     import os
     import threading
 
@@ -106,41 +106,32 @@ def test_every_file_is_flushed_once_the_big_ones_while_the_rest_is_written(
     real = os.fsync
 
     def spy(fd: int) -> None:
-        name = Path(os.readlink(f"/proc/self/fd/{fd}")).name
-        flushed.append((name, threading.current_thread().name))
+        flushed.append(
+            (Path(os.readlink(f"/proc/self/fd/{fd}")).name, threading.current_thread().name)
+        )
         real(fd)
 
-    def kept(folder: Path) -> None:
-        (folder / "reuse" / "kept.parquet").write_bytes(b"y")
-        writers.append(threading.current_thread().name)
-
-    writers: list[str] = []
     monkeypatch.setattr(export.os, "fsync", spy)
     (tmp_path / "reuse").mkdir()
-    with export._beside(tmp_path) as beside:
-        beside.run(kept, tmp_path)
+    with export._flushing(tmp_path) as flush:
         (tmp_path / "big.gpkg").write_bytes(b"x" * 1000)
-        beside.flush(tmp_path / "big.gpkg")
+        flush(tmp_path / "big.gpkg")
         (tmp_path / "kpis.json").write_text("{}")
+        (tmp_path / "reuse" / "kept.parquet").write_bytes(b"y")
     by_file = dict(flushed)
     assert sorted(by_file) == ["big.gpkg", "kept.parquet", "kpis.json"]
     assert len(flushed) == 3
-    assert by_file["big.gpkg"].startswith("flexplan-write")
-    assert writers[0].startswith("flexplan-write")
-    assert by_file["kpis.json"] == by_file["kept.parquet"] == threading.current_thread().name
+    assert by_file["big.gpkg"].startswith("flexplan-fsync")
+    assert by_file["kpis.json"] == threading.current_thread().name
 
 
-def test_a_failed_flush_or_job_fails_the_write(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failed_flush_fails_the_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from planner import export
 
-    def broken(*_args: Any) -> None:
+    def broken(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
-    with pytest.raises(OSError, match="Input/output"), export._beside(tmp_path) as beside:
-        beside.run(broken, tmp_path)
     monkeypatch.setattr(export.os, "fsync", broken)
-    with pytest.raises(OSError, match="Input/output"), export._beside(tmp_path) as beside:
+    with pytest.raises(OSError, match="Input/output"), export._flushing(tmp_path) as flush:
         (tmp_path / "big.gpkg").write_bytes(b"x")
-        beside.flush(tmp_path / "big.gpkg")
+        flush(tmp_path / "big.gpkg")
