@@ -6,9 +6,10 @@ plot: the service and amenity points and types, the catchments and the reach rad
 keeps them per plot *geometry* (a digest of its WKB), in parts, each under a key of what else it
 depends on (``context_keys``): the distances, and the pairs of each service type. A re-run
 takes a part whose key is unchanged for every plot whose polygon it has seen, and computes the
-rest: the plots added or redrawn, and every plot for a part that changed (one type's reach).
-The rows are the very ones a full computation gives: each is computed from its own plot alone,
-and ``reach_pairs``'s sort order is total.
+rest: the plots added or redrawn, and every plot for a part that changed. A type's reach made
+shorter is no such change: its pairs within the new radius are the kept ones that are within it
+(``_Blocks.take_kept_within``). The rows are the very ones a full computation gives: each is
+computed from its own plot alone, and ``reach_pairs``'s sort order is total.
 
 At 5,000 plots this is about 0.3 s of the instance stage, most of what a re-run after a small
 change would spend on geometry.
@@ -49,6 +50,7 @@ class Nearby:
     distances: pd.DataFrame
     kinds: list[str] | None = None
     codes: np.ndarray | None = None  # each pair's type as its position in ``kinds``
+    radii: dict[str, float] | None = None  # the reach radius of each type's pairs
 
 
 @dataclass
@@ -61,6 +63,7 @@ class KeptNearby:
     keys: dict[str, str]
     pairs: pd.DataFrame
     distances: pd.DataFrame
+    radii: dict[str, float] | None = None
 
 
 @functools.cache
@@ -109,10 +112,11 @@ def context_keys(
     reach_m: dict[str, float],
 ) -> dict[str, str]:
     """Everything but the plot's own polygon that its rows depend on, per part: ``distances``
-    (every feature by type) and ``pairs:<type>`` (that type's services, their catchments and
-    radius), so a change to one type's reach recomputes that type only."""
+    (every feature by type) and ``pairs:<type>`` (that type's services and their catchments;
+    its radius is kept beside it, ``Nearby.radii``), so a change to one type's services or a
+    longer reach recomputes that type only."""
     keys = {"distances": _digest(features_by_type, {})}
-    for kind, radius in sorted(reach_m.items()):
+    for kind in sorted(reach_m):
         of_type = np.flatnonzero(service_types == kind)
         areas = np.array([j for j in of_type.tolist() if j in catchments], dtype=np.int64)
         keys[f"pairs:{kind}"] = _digest(
@@ -120,7 +124,7 @@ def context_keys(
                 "services": service_geoms[of_type],
                 "areas": np.array([catchments[j] for j in areas], dtype=object),
             },
-            {"radius": np.array([radius], dtype=float), "index": of_type, "area_index": areas},
+            {"index": of_type, "area_index": areas},
         )
     return keys
 
@@ -156,11 +160,21 @@ def compute(
         else np.full(len(plot_digests), -1)
     )
     old_keys = kept.keys if kept is not None else {}
+    old_radii = (kept.radii or {}) if kept is not None else {}
     kinds = sorted(reach_m)
     blocks = _Blocks(len(at), kinds, kept)
+    by_area = np.zeros(len(service_types), dtype=bool)  # in reach by catchment, at any distance
+    by_area[list(catchments)] = True
+    reused = []
     for k, kind in enumerate(kinds):
-        use = at if old_keys.get(f"pairs:{kind}") == keys[f"pairs:{kind}"] else np.full_like(at, -1)
-        blocks.take_kept(k, use)
+        radius, was = float(reach_m[kind]), old_radii.get(kind)
+        same = old_keys.get(f"pairs:{kind}") == keys[f"pairs:{kind}"] and was is not None
+        use = at if same and radius <= was else np.full_like(at, -1)
+        if radius == was:
+            blocks.take_kept(k, use)
+        elif (use >= 0).any():
+            blocks.take_kept_within(k, use, radius, by_area, plot_geoms, service_geoms)
+        reused.append(same and radius <= was)
         todo = np.flatnonzero(use < 0)
         fresh = type_pairs(
             plot_geoms[todo],
@@ -169,7 +183,7 @@ def compute(
             service_geoms,
             catchments,
             kind,
-            reach_m[kind],
+            radius,
         )
         blocks.add_fresh(k, todo, *fresh)
     pairs, codes = blocks.pairs()
@@ -179,12 +193,12 @@ def compute(
     distances.index = pd.Index(todo)
     if kept is not None:
         distances = _merged_distances(kept, use, distances)
-        reused = sum(old_keys.get(k) == v for k, v in keys.items())
+        reused.append(old_keys.get("distances") == keys["distances"])
         log.info(
             "re-run: %d of %d plots seen before; %d of %d parts (distances, pairs per type) kept",
             int((at >= 0).sum()),
             len(at),
-            reused,
+            sum(reused),
             len(keys),
         )
     return Nearby(
@@ -194,7 +208,24 @@ def compute(
         distances=distances,
         kinds=kinds,
         codes=codes,
+        radii={kind: float(reach_m[kind]) for kind in kinds},
     )
+
+
+def _within(
+    plots: np.ndarray, points: np.ndarray, distance: np.ndarray, radius: float
+) -> np.ndarray:
+    """Which kept pairs (plot, service point, their distance) are within ``radius`` as the
+    tree's ``dwithin`` query decides it (``reach``): by the distance where it is clearly in or
+    out, by that very predicate within a hair of the radius, where two of GEOS's ways to
+    measure may differ in the last bits."""
+    margin = 1e-9 * max(radius, 1.0)
+    inside = distance <= radius - margin
+    close = np.flatnonzero(~inside & (distance <= radius + margin))
+    if len(close):
+        shapely.prepare(plots[close])  # the query tests prepared plots
+        inside[close] = shapely.dwithin(plots[close], points[close], radius)
+    return inside
 
 
 class _Blocks:
@@ -237,10 +268,33 @@ class _Blocks:
         self.starts[known, k] = self.kept_starts[at[known], k]
         self.counts[known, k] = self.kept_counts[at[known], k]
 
+    def take_kept_within(
+        self,
+        k: int,
+        at: np.ndarray,
+        radius: float,
+        by_area: np.ndarray,
+        plot_geoms: np.ndarray,
+        service_geoms: np.ndarray,
+    ) -> None:
+        """The kept rows of type ``k`` for the plots with ``at`` >= 0 that are in reach at a
+        ``radius`` shorter than theirs: those within it (``_within``) and those in reach by
+        catchment (``by_area``, by service). A block keeps its order (by distance, service)."""
+        known = np.flatnonzero(at >= 0)
+        starts, counts = self.kept_starts[at[known], k], self.kept_counts[at[known], k]
+        ends = np.cumsum(counts)
+        rows = np.arange(ends[-1] if len(ends) else 0, dtype=np.int64)
+        rows += np.repeat(starts - (ends - counts), counts)
+        owner = np.repeat(np.arange(len(known)), counts)  # each row's plot, in ``known``
+        service, distance = self.services[0][rows], self.distances[0][rows]
+        points = service_geoms[service]
+        keep = _within(plot_geoms[known[owner]], points, distance, radius) | by_area[service]
+        self.add_fresh(k, known, owner[keep], service[keep], distance[keep])
+
     def add_fresh(
         self, k: int, todo: np.ndarray, plot: np.ndarray, service: np.ndarray, distance: np.ndarray
     ) -> None:
-        """Fresh rows of type ``k`` for the plots ``todo`` (``plot`` indexes ``todo``, sorted)."""
+        """New rows of type ``k`` for the plots ``todo`` (``plot`` indexes ``todo``, sorted)."""
         counts = np.bincount(plot, minlength=len(todo))
         self.starts[todo, k] = self.pooled + np.cumsum(counts) - counts
         self.counts[todo, k] = counts
@@ -332,7 +386,8 @@ def write(folder: Path, nearby: Nearby) -> None:
     pq.write_table(table, folder / PAIRS, use_dictionary=["type"], write_statistics=False)
     distances = pa.Table.from_pandas(distances, preserve_index=True)
     pq.write_table(distances, folder / DISTANCES, write_statistics=False)
-    (folder / META).write_text(json.dumps({"keys": nearby.keys}), encoding="utf-8")
+    meta = {"keys": nearby.keys, "radii": nearby.radii}
+    (folder / META).write_text(json.dumps(meta), encoding="utf-8")
 
 
 def read(folder: Path) -> KeptNearby | None:
@@ -343,7 +398,8 @@ def read(folder: Path) -> KeptNearby | None:
     if not (folder / META).is_file():
         return None
     try:
-        keys = json.loads((folder / META).read_text(encoding="utf-8"))["keys"]
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        keys, radii = meta["keys"], meta.get("radii")
         pairs = _read_pairs(folder / PAIRS)
         distances = pq.read_table(folder / DISTANCES).to_pandas()
     except Exception as exc:  # a damaged cache costs speed, never the run
@@ -364,7 +420,10 @@ def read(folder: Path) -> KeptNearby | None:
         )
         return None
     return KeptNearby(
-        keys={str(k): str(v) for k, v in keys.items()}, pairs=pairs, distances=distances
+        keys={str(k): str(v) for k, v in keys.items()},
+        pairs=pairs,
+        distances=distances,
+        radii=None if radii is None else {str(k): float(v) for k, v in radii.items()},
     )
 
 

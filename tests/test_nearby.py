@@ -86,7 +86,7 @@ def test_the_kept_rows_are_used_for_known_plots_only(
 def test_a_change_for_every_plot_computes_the_parts_it_touches_again(
     world: tuple[Path, dict], tmp_path: Path, change: str
 ) -> None:
-    """Kept rows marked (+1 km) show where they were used: a huisarts radius leaves the
+    """Kept rows marked (+1 km) show where they were used: a longer huisarts radius leaves the
     distances and the other types' pairs; a moved service redoes its type and the distances."""
     scenario_path, layers = world
     scenario = load_scenario(scenario_path)
@@ -94,7 +94,7 @@ def test_a_change_for_every_plot_computes_the_parts_it_touches_again(
     kept.distances = kept.distances + 1000.0
     kept.pairs["distance_m"] += 1000.0
     if change == "reach":
-        scenario = apply_overrides(scenario, {"support.reach_m.huisarts": 1200})
+        scenario = apply_overrides(scenario, {"support.reach_m.huisarts": 1800})
         redone, distances_kept = "huisarts", True
     else:
         services = layers["services"].copy()
@@ -198,6 +198,62 @@ def test_the_pairs_are_reach_pairs_rows_in_its_order(world: tuple[Path, dict]) -
         rows.sort(key=lambda row: (row[0], row[2], row[3], row[1]))
         assert len(rows) > len(chosen)
         assert list(got.itertuples(index=False, name=None)) == rows
+
+
+def test_a_shorter_reach_takes_the_kept_pairs_within_it(
+    world: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """huisarts 1,500 -> 1,000 m: the kept huisarts pairs within 1,000 m, none computed for a
+    plot seen before (only the new plots are); exactly the full computation's rows."""
+    scenario_path, layers = world
+    scenario = load_scenario(scenario_path)
+    assert scenario.support.reach_m["huisarts"] == 1500
+    kept = _kept(build_instance(layers, scenario), tmp_path)
+    shorter = apply_overrides(scenario, {"support.reach_m.huisarts": 1000})
+    changed = {**layers, "plots": _changed_plots(layers["plots"])}
+    computed: list[tuple[str, int]] = []
+    real = nearby.type_pairs
+
+    def counting(plot_geoms: np.ndarray, *args: object) -> object:
+        computed.append((str(args[4]), len(plot_geoms)))
+        return real(plot_geoms, *args)
+
+    monkeypatch.setattr(nearby, "type_pairs", counting)
+    warm = build_instance(changed, shorter, kept)
+    assert dict(computed)["huisarts"] == 2  # the new plot and the redrawn one
+    monkeypatch.setattr(nearby, "type_pairs", real)
+    cold = build_instance(changed, shorter)
+    pd.testing.assert_frame_equal(warm.nearby.pairs, cold.nearby.pairs)
+    pd.testing.assert_frame_equal(warm.pairs, cold.pairs)
+    huisarts = warm.nearby.pairs[warm.nearby.pairs["type"] == "huisarts"]
+    assert 0 < len(huisarts) < (kept.pairs["type"] == "huisarts").sum()
+    assert warm.nearby.radii["huisarts"] == 1000.0
+
+
+@pytest.mark.parametrize("step", [0.0, 1e-9, -1e-9, 1e-6])
+def test_a_shorter_reach_decides_at_its_edge_as_the_query_does(step: float) -> None:
+    """Services at the new radius from a plot, and a hair beside it: in or out exactly as the
+    tree's dwithin query of a full computation puts them; a catchment service at any distance."""
+    plot = shapely.box(0.0, 0.0, 10.0, 10.0)
+    radius = 250.0
+    xs = 10.0 + radius + np.array([step, 0.1, -0.1, 2000.0])
+    services = shapely.points(xs, np.full(len(xs), 5.0))
+    kinds = np.array(["huisarts"] * len(xs), dtype=object)
+    areas = {3: shapely.box(-5.0, -5.0, 20.0, 20.0)}  # the far service works by area
+    args = (np.array([plot]), shapely.point_on_surface([plot]), kinds, services, {})
+    first = nearby.compute(*args, areas, {"huisarts": 400.0})
+    kept = nearby.KeptNearby(
+        keys=first.keys,
+        pairs=first.pairs.assign(at=0, type=pd.Categorical(first.pairs["type"])).drop(
+            columns="plot"
+        )[["at", "service", "type", "distance_m"]],
+        distances=first.distances.set_axis(pd.Index(first.digests, dtype=object)),
+        radii=first.radii,
+    )
+    warm = nearby.compute(*args, areas, {"huisarts": radius}, kept)
+    cold = nearby.compute(*args, areas, {"huisarts": radius})
+    pd.testing.assert_frame_equal(warm.pairs, cold.pairs)
+    assert 3 in set(warm.pairs["service"]) and 1 not in set(warm.pairs["service"])
 
 
 def test_a_context_key_sees_any_change_of_a_geometry() -> None:
