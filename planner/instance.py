@@ -80,14 +80,39 @@ class Instance:
             unlimited = np.isnan(self.services["capacity"].to_numpy(dtype=float))[
                 pairs["service"].to_numpy(dtype=int)
             ]
-            flag = pd.Series(unlimited, index=pairs.index)
-            groups = [pairs["plot"], pairs["type"]]  # pairs are sorted by distance within these
-            covered = flag.groupby(groups).transform("any")
-            nearest_unlimited = flag & (flag.astype(int).groupby(groups).cumsum() == 1)
-            keep = (~covered | nearest_unlimited).to_numpy()
+            # pairs are sorted by distance within each plot and type
+            keep = _needed(pairs["plot"].to_numpy(dtype=np.int64), pairs["type"], unlimited)
             self._model_pairs = pairs[keep]
             log.info("reach: %d of %d pairs needed by the model", keep.sum(), len(pairs))
         return self._model_pairs
+
+
+def _needed(plot: np.ndarray, kind: pd.Series, unlimited: np.ndarray) -> np.ndarray:
+    """Which pairs the model needs (``Instance.model_pairs``): every pair of a plot and type
+    without an unlimited service, else the first unlimited one in row order. On arrays, group
+    by group (the pairs come grouped by plot and type; else they are put so, stably)."""
+    codes = pd.factorize(kind)[0].astype(np.int64)
+    group = plot * (int(codes.max(initial=0)) + 1) + codes
+    order = None
+    if len(group) and np.unique(group[_starts(group)]).size != _starts(group).sum():
+        order = np.argsort(group, kind="stable")  # a group's rows apart: bring them together
+        group, unlimited = group[order], unlimited[order]
+    starts = _starts(group)
+    ids = np.cumsum(starts) - 1
+    covered = np.bincount(ids, weights=unlimited)[ids] > 0
+    running = np.cumsum(unlimited)
+    first = unlimited & (running - (running - unlimited)[starts][ids] == 1)
+    keep = ~covered | first
+    if order is not None:
+        keep[order] = keep.copy()
+    return keep
+
+
+def _starts(group: np.ndarray) -> np.ndarray:
+    """Where a run of equal group keys starts."""
+    starts = np.ones(len(group), dtype=bool)
+    starts[1:] = group[1:] != group[:-1]
+    return starts
 
 
 def sum_by(keys: Any, values: Any) -> pd.Series:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from shapely import STRtree
 
 from planner.errors import LayerError
-from planner.instance import _eligibility, _membership
+from planner.instance import _eligibility, _membership, _needed
 from tests.factories import make_scenario
 
 
@@ -158,3 +158,35 @@ def test_id_columns_make_the_table_the_strings_would(values: list) -> None:
     got, expected = pd.DataFrame({"id": for_table}), pd.DataFrame({"id": strings})
     pd.testing.assert_frame_equal(got, expected)
     assert got["id"].map(type).tolist() == expected["id"].map(type).tolist()
+
+
+def _needed_by_groupby(pairs: pd.DataFrame, unlimited: np.ndarray) -> np.ndarray:
+    """The pairs the model needs, as pandas' groupby says it (the oracle of ``_needed``)."""
+    flag = pd.Series(unlimited, index=pairs.index)
+    groups = [pairs["plot"], pairs["type"]]
+    covered = flag.groupby(groups).transform("any")
+    first = flag & (flag.astype(int).groupby(groups).cumsum() == 1)
+    return (~covered | first).to_numpy()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 6), st.sampled_from(["ggz", "huisarts", "wijkteam"]), st.booleans()
+        ),
+        max_size=40,
+    ),
+    grouped=st.booleans(),
+)
+def test_the_needed_pairs_are_groupbys(rows: list[tuple[int, str, bool]], grouped: bool) -> None:
+    """Per plot and type: every pair without an unlimited service, else the first unlimited
+    one in row order; whether the rows come grouped (as reach pairs do) or not."""
+    if grouped:  # by plot and type, keeping the row order within each
+        rows = sorted(rows, key=lambda row: (row[0], row[1]))
+    pairs = pd.DataFrame(
+        {"plot": [r[0] for r in rows], "type": pd.Series([r[1] for r in rows], dtype=str)}
+    )
+    unlimited = np.array([r[2] for r in rows], dtype=bool)
+    got = _needed(pairs["plot"].to_numpy(dtype=np.int64), pairs["type"], unlimited)
+    assert got.tolist() == _needed_by_groupby(pairs, unlimited).tolist()
