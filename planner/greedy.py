@@ -181,7 +181,7 @@ class _Greedy:
     def _reach_lists(self) -> _Reach:
         """Per plot and required type: the services in reach, nearest first."""
         pairs = self.inst.pairs
-        codes, found = pd.factorize(pairs["type"].to_numpy(dtype=object), sort=True)
+        codes, found = pd.factorize(pairs["type"], sort=True)  # Arrow's, without Python strs
         kinds = [str(k) for k in found]
         wanted = np.isin(codes, [i for i, k in enumerate(kinds) if k in set(self.types)])
         codes = codes[wanted]
