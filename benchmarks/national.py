@@ -917,7 +917,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cmd.add_argument(
                 "--repeat",
                 type=int,
-                default=5,
+                default=7,
                 help="cold and warm runs per change, alternating; the tables show the median "
                 "run and the range of the pairs' speed-ups",
             )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -60,6 +61,7 @@ class KeptFile:
     layers: dict[str, dict[str, Any]] = field(default_factory=dict)
     outcome: dict[str, pa.Table] = field(default_factory=dict)
     path: Path | None = None
+    writer: str = ""  # ``writer_key()`` of the code and libraries that wrote the file
 
     def write(self, folder: Path, gpkg: Path) -> None:
         """Keep this in ``folder`` (a run folder's ``reuse/``) with ``gpkg``'s size and time."""
@@ -68,7 +70,12 @@ class KeptFile:
             with pa.ipc.new_file(folder / _OUTCOME.format(name), table.schema) as writer:
                 writer.write_table(table)
         stat = gpkg.stat()
-        data = {"layers": self.layers, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        data = {
+            "layers": self.layers,
+            "writer": self.writer,
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+        }
         (folder / KEPT).write_text(json.dumps(data, indent=1), encoding="utf-8")
 
 
@@ -93,7 +100,22 @@ def read_kept(folder: Path, gpkg: Path) -> KeptFile | None:
     except Exception as exc:  # a damaged cache costs speed, never the run
         log.warning("re-run: %s unreadable (%s); allocation.gpkg written whole", folder, exc)
         return None
-    return KeptFile(layers=data["layers"], outcome=outcome, path=gpkg)
+    return KeptFile(layers=data["layers"], outcome=outcome, path=gpkg, writer=data["writer"])
+
+
+@functools.cache
+def writer_key() -> str:
+    """What a layer's table in the file depends on besides its rows: the code that writes it
+    (this module and planner.export) and the versions of GDAL and pyogrio."""
+    import pyogrio
+
+    import planner.export
+
+    digest = hashlib.sha256()
+    for source in (Path(planner.export.__file__), Path(__file__)):
+        digest.update(source.read_bytes())
+    digest.update(f"{pyogrio.__version__}|{pyogrio.__gdal_version_string__}".encode())
+    return digest.hexdigest()[:16]
 
 
 def layer_digest(layer: Layer) -> str:
@@ -142,6 +164,7 @@ def write_geopackage(
             name: pa.Table.from_pandas(pd.DataFrame(layer.frame[list(layer.outcome)]))
             for name, layer in reused.items()
         },
+        writer=writer_key(),
     )
     if earlier is not None and _from_earlier(path, layers, kept, earlier):
         write_layer(layers[REWRITTEN].frame, path, REWRITTEN)
@@ -158,6 +181,9 @@ def _from_earlier(
     at ``path``) where the earlier file holds other layers than these or a layer that differs
     beyond its outcome, or where anything fails."""
     if REWRITTEN not in layers or set(earlier.layers) != set(kept.layers) or not kept.layers:
+        return False
+    if earlier.writer != kept.writer:
+        log.info("re-run: the earlier allocation.gpkg was written by other code; written whole")
         return False
     if any(earlier.layers[name] != kept.layers[name] for name in kept.layers):
         return False

@@ -246,6 +246,16 @@ def test_layers_that_differ_beyond_their_outcome_are_written_whole(
     assert not _rerun(tmp_path, earlier, layers(), caplog)
 
 
+def test_a_file_written_by_other_code_or_libraries_is_written_whole(
+    tmp_path: Path, earlier: KeptFile, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert earlier.writer == geopackage.writer_key()
+    earlier.writer = "another GDAL"
+    layers = _layers(_services([3, 5, 0]), _buurten([0.1, 0.2]), _plots([4]))
+    assert not _rerun(tmp_path, earlier, layers, caplog)
+    assert "written by other code" in caplog.text
+
+
 def test_a_failing_update_leaves_no_copy_behind(
     tmp_path: Path, earlier: KeptFile, caplog: pytest.LogCaptureFixture
 ) -> None:
