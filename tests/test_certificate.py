@@ -32,6 +32,7 @@ from planner.model.certificate import (
 from planner.pipeline import apply_overrides, load_layers, run_scenario
 from planner.rerun import read_earlier
 from planner.scenario import load_scenario
+from tests.reruns import first_national_run
 
 
 def _lp(model: mathopt.Model) -> mathopt.SolveResult:
@@ -122,11 +123,7 @@ def test_values_by_name_are_a_dict_lookup(names: list[str], values: dict[str, fl
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A 200-plot synthetic national instance and its first run folder."""
-    base = tmp_path_factory.mktemp("rerun")
-    scenario = national.generate(200, base / "instance", seed=2)
-    run_scenario(load_scenario(scenario), base / "first")
-    return scenario, base / "first"
+    return first_national_run(tmp_path_factory.mktemp("rerun"), seed=2)
 
 
 def test_every_model_row_is_named(first_run: tuple[Path, Path]) -> None:

@@ -18,12 +18,12 @@ import pytest
 from geopandas.testing import assert_geodataframe_equal
 from shapely.geometry import Point, Polygon, box
 
-from benchmarks import national
 from planner import geopackage
 from planner.export import _write_layer
 from planner.geopackage import KeptFile, Layer, layer_digest, read_kept, write_geopackage
-from planner.pipeline import apply_overrides, run_scenario
+from planner.pipeline import run_scenario
 from planner.scenario import load_scenario
+from tests.reruns import CHANGES, changed, first_national_run
 
 CRS = "EPSG:28992"
 REUSED = "allocation.gpkg from the earlier run's"
@@ -60,32 +60,16 @@ def _same_file(a: Path, b: Path) -> None:
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A 200-plot synthetic national instance and its first run folder."""
-    base = tmp_path_factory.mktemp("gpkg_reuse")
-    scenario = national.generate(200, base / "instance", seed=5)
-    run_scenario(load_scenario(scenario), base / "first")
-    return scenario, base / "first"
+    return first_national_run(tmp_path_factory.mktemp("gpkg_reuse"), seed=5)
 
 
-def _changed(first_run: tuple[Path, Path], change: str, folder: Path) -> Any:
-    scenario_path, first = first_run
-    if change == "plot added":
-        path, _ = national._with_plot(scenario_path, national._removed_plot(first), folder)
-        return load_scenario(path)
-    if change == "plot removed":
-        return load_scenario(
-            national._without_plot(scenario_path, national._removed_plot(first), folder)
-        )
-    return apply_overrides(load_scenario(scenario_path), {"support.reach_m.huisarts": 1300})
-
-
-@pytest.mark.parametrize("change", ["plot added", "plot removed", "parameter"])
+@pytest.mark.parametrize("change", CHANGES)
 def test_a_reruns_geopackage_reads_as_one_written_whole(
     first_run: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture, change: str
 ) -> None:
     """The same re-run from the first run folder and from a copy that keeps no digests (so
     its file is written whole by GDAL): the two files read the same."""
-    scenario = _changed(first_run, change, tmp_path / "instance")
+    scenario = changed(first_run, change, tmp_path / "instance")
     bare = tmp_path / "bare"
     shutil.copytree(first_run[1], bare)
     (bare / "reuse" / "gpkg.json").unlink()

@@ -20,10 +20,11 @@ from shapely.geometry import Point, Polygon, box
 
 from benchmarks import national
 from planner import report
-from planner.pipeline import apply_overrides, run_scenario
+from planner.pipeline import run_scenario
 from planner.report import Display, _display_frame, _wkb, read_display
 from planner.rerun import read_earlier
 from planner.scenario import load_scenario
+from tests.reruns import changed, first_national_run
 
 LAYERS = {
     "plots": "plots",
@@ -56,19 +57,7 @@ def computed(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A 200-plot synthetic national instance and its first run folder."""
-    base = tmp_path_factory.mktemp("report_reuse")
-    scenario = national.generate(200, base / "instance", seed=3)
-    run_scenario(load_scenario(scenario), base / "first")
-    return scenario, base / "first"
-
-
-def _changed(first_run: tuple[Path, Path], change: str, folder: Path) -> Any:
-    scenario_path, first = first_run
-    if change == "plot added":
-        path, _ = national._with_plot(scenario_path, national._removed_plot(first), folder)
-        return load_scenario(path)
-    return apply_overrides(load_scenario(scenario_path), {"support.reach_m.huisarts": 1300})
+    return first_national_run(tmp_path_factory.mktemp("report_reuse"), seed=3)
 
 
 @pytest.mark.parametrize("change", ["plot added", "parameter"])
@@ -81,7 +70,7 @@ def test_a_reruns_report_is_the_cold_runs_page(
 ) -> None:
     """The cold run's report inputs drawn again with the first run's kept geometry: the same
     page, with only the new plot (if any) and newly drawn buurten computed."""
-    scenario = _changed(first_run, change, tmp_path / "instance")
+    scenario = changed(first_run, change, tmp_path / "instance")
     drawn: list[tuple[dict[str, Any], str]] = []
     real = report.build_report
 
@@ -111,7 +100,7 @@ def test_a_rerun_writes_the_page_it_writes_without_kept_geometry(
 ) -> None:
     """End to end: a re-run with the kept geometry and one whose hint keeps none (everything
     else the same) write the same report, and keep what they drew for the next run."""
-    scenario = _changed(first_run, change, tmp_path / "instance")
+    scenario = changed(first_run, change, tmp_path / "instance")
     bare = tmp_path / "bare"
     shutil.copytree(first_run[1], bare)
     for path in (bare / "reuse").glob("report_*.arrow"):
