@@ -3,9 +3,10 @@
 A re-run after a small change writes 20,000 services and 13,000 buurten again that differ
 from the earlier run's only in their outcome columns (a service's ``load``, a buurt's ``homes``
 and ``share``); GDAL takes most of the re-run's write stage for them. So each run keeps, in
-``reuse/gpkg.json``, a digest of every layer's other columns and geometry (``layer_digest``)
-and the size and modification time of its allocation.gpkg. A re-run whose layers have the
-digests kept there, of a file not touched since, starts from a copy of that file: it sets the
+``reuse/gpkg.json``, a digest of every layer's other columns and geometry (``layer_digest``),
+a key of the code and GDAL that wrote it (``writer_key``) and the size and modification time
+of its allocation.gpkg. A re-run whose layers have the digests kept there, of a file not
+touched since and written the same way, starts from a copy of that file: it sets the
 outcome cells that changed, in place (SQL UPDATE of plain attribute columns, which leaves the
 features, their geometry and the spatial index as GDAL wrote them), and writes the plots layer
 anew through GDAL. Anything else, or anything unexpected on the way, writes the file whole.
