@@ -18,9 +18,10 @@
   feature it drew, by the feature's WKB, under a key of the report code, CRS and geometry
   libraries (planner.report.Display); a re-run's report computes only the features it has not
   drawn before.
-- ``gpkg.json``: a digest of each layer of allocation.gpkg but for its outcome columns, and
-  the file's size and modification time (planner.geopackage); a re-run whose layers are the
-  same starts from a copy of that file and sets only the outcome cells that changed.
+- ``gpkg.json`` and ``gpkg_<layer>.arrow``: a digest of each layer of allocation.gpkg but for
+  its outcome columns, those columns as written, a key of the code and GDAL that wrote the file,
+  and its size and modification time (planner.geopackage); a re-run whose layers are the same
+  starts from a copy of that file and sets only the outcome cells that changed.
 - ``prices.parquet``: LP prices per named model row (``source`` the LP they come from: the
   polish's guiding LP, planner.model.polish, and the pricing LP, planner.why_unused). Any
   prices bound any later version of the model (planner.model.certificate), so a re-run whose
