@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from planner.arrays import flagged_before, run_starts
 from planner.instance import Instance
 from planner.model import evaluate_objective
 from planner.result import Result
@@ -199,13 +200,8 @@ class _Greedy:
             )
         # One run per (plot, type), nearest first. Services beyond the nearest one without a
         # capacity limit are never needed (it takes everyone), so each run stops there.
-        start = np.ones(len(plot), dtype=bool)
-        start[1:] = (plot[1:] != plot[:-1]) | (codes[1:] != codes[:-1])
-        run = np.cumsum(start) - 1
         unlimited = np.isnan(self.inst.services["capacity"].to_numpy(dtype=float))[service]
-        seen = np.cumsum(unlimited)
-        before = seen - unlimited - (seen - unlimited)[np.flatnonzero(start)][run]
-        keep = before == 0
+        keep = flagged_before(run_starts(plot, codes), unlimited) == 0
         plot, service, distance, codes = plot[keep], service[keep], distance[keep], codes[keep]
         return _Reach(len(self.cap), kinds, plot, service, distance, codes)
 

@@ -19,6 +19,7 @@ import pandas as pd
 import shapely
 from shapely import STRtree
 
+from planner.arrays import flagged_before, run_starts
 from planner.errors import LayerError, ScenarioError
 from planner.nearby import KeptNearby, Nearby
 from planner.nearby import compute as compute_nearby
@@ -93,26 +94,17 @@ def _needed(plot: np.ndarray, kind: pd.Series, unlimited: np.ndarray) -> np.ndar
     by group (the pairs come grouped by plot and type; else they are put so, stably)."""
     codes = pd.factorize(kind)[0].astype(np.int64)
     group = plot * (int(codes.max(initial=0)) + 1) + codes
-    order = None
-    if len(group) and np.unique(group[_starts(group)]).size != _starts(group).sum():
+    starts, order = run_starts(group), None
+    if np.unique(group[starts]).size != starts.sum():
         order = np.argsort(group, kind="stable")  # a group's rows apart: bring them together
         group, unlimited = group[order], unlimited[order]
-    starts = _starts(group)
+        starts = run_starts(group)
     ids = np.cumsum(starts) - 1
     covered = np.bincount(ids, weights=unlimited)[ids] > 0
-    running = np.cumsum(unlimited)
-    first = unlimited & (running - (running - unlimited)[starts][ids] == 1)
-    keep = ~covered | first
+    keep = ~covered | (unlimited & (flagged_before(starts, unlimited) == 0))
     if order is not None:
         keep[order] = keep.copy()
     return keep
-
-
-def _starts(group: np.ndarray) -> np.ndarray:
-    """Where a run of equal group keys starts."""
-    starts = np.ones(len(group), dtype=bool)
-    starts[1:] = group[1:] != group[:-1]
-    return starts
 
 
 def sum_by(keys: Any, values: Any) -> pd.Series:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from planner.arrays import spans
 from planner.reach import type_pairs
 from planner.scoring import nearest_distances
 
@@ -281,10 +282,8 @@ class _Blocks:
         ``radius`` shorter than theirs: those within it (``_within``) and those in reach by
         catchment (``by_area``, by service). A block keeps its order (by distance, service)."""
         known = np.flatnonzero(at >= 0)
-        starts, counts = self.kept_starts[at[known], k], self.kept_counts[at[known], k]
-        ends = np.cumsum(counts)
-        rows = np.arange(ends[-1] if len(ends) else 0, dtype=np.int64)
-        rows += np.repeat(starts - (ends - counts), counts)
+        counts = self.kept_counts[at[known], k]
+        rows = spans(self.kept_starts[at[known], k], counts)
         owner = np.repeat(np.arange(len(known)), counts)  # each row's plot, in ``known``
         service, distance = self.services[0][rows], self.distances[0][rows]
         points = service_geoms[service]
@@ -306,9 +305,7 @@ class _Blocks:
         """The pairs DataFrame (plot, service, type, distance_m: int64, int64, str, float64) and
         each row's type code (its position in ``kinds``)."""
         counts = self.counts.ravel()
-        ends = np.cumsum(counts)
-        rows = np.arange(ends[-1] if len(ends) else 0, dtype=np.int64)
-        rows += np.repeat(self.starts.ravel() - (ends - counts), counts)
+        rows = spans(self.starts.ravel(), counts)
         service, distance = (
             np.concatenate(pool).astype(dtype, copy=False)[rows]
             if pool

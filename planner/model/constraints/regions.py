@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from ortools.math_opt.python import mathopt
 
+from planner.arrays import spans
 from planner.instance import Instance
 from planner.model.bulk import add_rows, bracketed
 from planner.model.variables import PlotVars
@@ -89,13 +90,7 @@ def _grouped(keys: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndar
     size = np.append(size, 0)  # [-1]: a target no key equals
     group = pd.Index(found).get_indexer(targets)
     count = size[group]
-    return by_group[_spans(start[group], count)], count
-
-
-def _spans(first: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """The ranges first[i], ..., first[i] + count[i] - 1, one after the other."""
-    offset = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
-    return np.repeat(first, count) + offset
+    return by_group[spans(start[group], count)], count
 
 
 def _region_bounds(model: mathopt.Model, inst: Instance, v: PlotVars) -> None:
@@ -111,7 +106,7 @@ def _region_bounds(model: mathopt.Model, inst: Instance, v: PlotVars) -> None:
     ub = np.column_stack([np.full(len(high), np.inf), high]).ravel()[given]
     group = np.repeat(np.arange(len(region_ids)), 2)[given]
     count = size[group]
-    at = members[_spans((np.cumsum(size) - size)[group], count)]
+    at = members[spans((np.cumsum(size) - size)[group], count)]
     names = [
         f"region_{kind}[{region_id}]"
         for region_id in region_ids.tolist()
