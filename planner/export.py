@@ -27,6 +27,7 @@ import yaml
 
 from planner.geopackage import KeptFile, Layer, write_geopackage
 from planner.instance import Instance, sum_by
+from planner.rerun import FOLDER
 from planner.result import Result
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 CRS = "EPSG:28992"
 GPKG = "allocation.gpkg"
-REUSE = "reuse"  # planner.rerun.FOLDER
 
 
 def plots_frame(inst: Instance, result: Result, reasons: list[str | None]) -> gpd.GeoDataFrame:
@@ -361,7 +361,7 @@ def write_run(
                 )
             if kept is not None:
                 kept.write(tmp)
-                gpkg.write(tmp / REUSE, tmp / GPKG)
+                gpkg.write(tmp / FOLDER, tmp / GPKG)
         _swap_into_place(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

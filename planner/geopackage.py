@@ -55,11 +55,11 @@ class Layer:
 
 @dataclass
 class KeptFile:
-    """What a run keeps of its allocation.gpkg for a re-run: each layer's digest and row count
+    """What a run keeps of its allocation.gpkg for a re-run: each layer's digest
     (``reuse/gpkg.json``, with the file's size and modification time) and its outcome columns
     as written (``reuse/gpkg_<layer>.arrow``); ``path`` is the file, once read back."""
 
-    layers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    layers: dict[str, str] = field(default_factory=dict)  # layer -> layer_digest
     outcome: dict[str, pa.Table] = field(default_factory=dict)
     path: Path | None = None
     writer: str = ""  # ``writer_key()`` of the code and libraries that wrote the file
@@ -157,10 +157,7 @@ def write_geopackage(
     docstring). Returns what to keep for a later re-run."""
     reused = {name: layer for name, layer in layers.items() if name != REWRITTEN}
     kept = KeptFile(
-        layers={
-            name: {"digest": layer_digest(layer), "rows": len(layer.frame)}
-            for name, layer in reused.items()
-        },
+        layers={name: layer_digest(layer) for name, layer in reused.items()},
         outcome={
             name: pa.Table.from_pandas(pd.DataFrame(layer.frame[list(layer.outcome)]))
             for name, layer in reused.items()
@@ -181,12 +178,10 @@ def _from_earlier(
     """Copy the earlier file to ``path`` and set its changed outcome cells; False (and no file
     at ``path``) where the earlier file holds other layers than these or a layer that differs
     beyond its outcome, or where anything fails."""
-    if REWRITTEN not in layers or set(earlier.layers) != set(kept.layers) or not kept.layers:
+    if REWRITTEN not in layers or not kept.layers or earlier.layers != kept.layers:
         return False
     if earlier.writer != kept.writer:
         log.info("re-run: the earlier allocation.gpkg was written by other code; written whole")
-        return False
-    if any(earlier.layers[name] != kept.layers[name] for name in kept.layers):
         return False
     assert earlier.path is not None  # read_kept sets it
     try:
@@ -233,13 +228,14 @@ def _set_outcome(con: sqlite3.Connection, name: str, layer: Layer, old: pa.Table
     ).fetchone()
     if (count, first or 1, last or 0) != (n, 1, n) or old.num_rows != n:
         raise ValueError(f"layer {name} has {count} features, not 1..{n}")
+    new = [layer.frame[column].to_numpy() for column in layer.outcome]
     changed = np.zeros(n, dtype=bool)
-    for column in layer.outcome:
-        new, was = layer.frame[column].to_numpy(), old[column].to_numpy(zero_copy_only=False)
-        changed |= ~((new == was) | (pd.isna(new) & pd.isna(was)))
+    for now, column in zip(new, layer.outcome, strict=True):
+        was = old[column].to_numpy(zero_copy_only=False)
+        changed |= ~((now == was) | (pd.isna(now) & pd.isna(was)))
     rows = np.flatnonzero(changed)
     if len(rows):
-        cells = [_cells(layer.frame[column].to_numpy()[rows]) for column in layer.outcome]
+        cells = [_cells(now[rows]) for now in new]
         updates = list(zip(*cells, (rows + 1).tolist(), strict=True))
         sets = ", ".join(f"{_quoted(c)} = ?" for c in layer.outcome)
         con.executemany(f"UPDATE {_quoted(name)} SET {sets} WHERE fid = ?", updates)

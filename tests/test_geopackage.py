@@ -252,11 +252,22 @@ def test_a_failing_update_leaves_no_copy_behind(
     assert "not reusable" in caplog.text
 
 
-def test_a_geometry_update_would_be_refused() -> None:
-    """The trigger functions SQLite needs to prepare an update exist only to refuse: a changed
-    geometry never goes through them."""
-    with pytest.raises(RuntimeError, match="geometry changed"):
-        geopackage._not_expected(b"")
+def test_the_connection_sets_cells_and_refuses_a_geometry_change(
+    tmp_path: Path, earlier: KeptFile
+) -> None:
+    """GDAL's spatial-index triggers call the functions ``_connection`` declares only when a
+    geometry changes: an update of outcome cells runs, one of a geometry fails and leaves the
+    file as it was rather than the index out of date."""
+    gpkg = tmp_path / "first" / "allocation.gpkg"
+    before = pyogrio.read_dataframe(gpkg, layer="services")
+    with geopackage._connection(gpkg) as con:
+        con.execute('UPDATE services SET "load" = 9 WHERE fid = 1')
+    moved = "UPDATE services SET geom = (SELECT geom FROM services WHERE fid = 2) WHERE fid = 1"
+    with pytest.raises(sqlite3.OperationalError), geopackage._connection(gpkg) as con:
+        con.execute(moved)
+    after = pyogrio.read_dataframe(gpkg, layer="services")
+    assert after["load"].tolist() == [9, 5, 7]
+    assert after.geometry.geom_equals_exact(before.geometry, tolerance=0).all()
 
 
 def test_damaged_kept_digests_are_not_used(
