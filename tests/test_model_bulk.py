@@ -126,7 +126,7 @@ def test_objective_sums_duplicates_drops_zeros_and_sets_the_direction():
 def test_rows_sum_duplicates_drop_zeros_and_keep_names():
     for use_storage in (True, False):
         model = mathopt.Model()
-        x = bulk.add_variables(
+        ids = bulk.add_variable_ids(
             model,
             np.zeros(3),
             np.array([1.0, 2.0, 3.0]),
@@ -134,6 +134,7 @@ def test_rows_sum_duplicates_drop_zeros_and_keep_names():
             ["x", "long_name", ""],
             fast=use_storage,
         )
+        x = bulk.variables_of(model, ids)
         bulk.add_rows(
             model,
             np.array([-np.inf, 1.0]),

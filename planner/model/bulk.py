@@ -43,19 +43,6 @@ def readable_storage(model: mathopt.Model) -> object | None:
     return store
 
 
-def add_variables(
-    model: mathopt.Model,
-    lb: np.ndarray,
-    ub: np.ndarray,
-    integer: np.ndarray,
-    names: Sequence[str] | np.ndarray,
-    *,
-    fast: bool = True,
-) -> list[mathopt.Variable]:
-    """Add ``len(names)`` variables with the given bounds and integrality, in order."""
-    return variables_of(model, add_variable_ids(model, lb, ub, integer, names, fast=fast))
-
-
 def add_variable_ids(
     model: mathopt.Model,
     lb: np.ndarray,
@@ -65,9 +52,10 @@ def add_variable_ids(
     *,
     fast: bool = True,
 ) -> np.ndarray:
-    """As ``add_variables``, but only the new ids: a Python Variable per column (and the
-    collections 55,000 of them set off) was half the build at 5,000 plots, and the rows take
-    ids (``add_rows``); ``variables_of`` makes Variables where a caller needs them."""
+    """Add ``len(names)`` variables with the given bounds and integrality, in order; their
+    ids. Not Variables: a Python Variable per column (and the collections 55,000 of them set
+    off) was half the build at 5,000 plots, and the rows take ids (``add_rows``);
+    ``variables_of`` makes Variables where a caller needs them."""
     lb = np.asarray(lb, dtype=float)
     ub = np.asarray(ub, dtype=float)
     integer = np.asarray(integer, dtype=bool)
